@@ -1,0 +1,46 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+let package = Package(
+    name: "bindsnoop",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "bindsnoop", targets: ["bindsnoop"]),
+        .executable(name: "bindgen", targets: ["bindgen"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+    ],
+    targets: [
+        // libbpf and the event record shared with the kernel program.
+        .systemLibrary(name: "CBindsnoop", path: "Sources/CBindsnoop"),
+        // Turns the compiled BPF object into Swift source (base64).
+        .executableTarget(name: "bpf-embed", path: "Sources/bpf-embed"),
+        // Compiles bpf/*.bpf.c with clang and embeds the object.
+        .plugin(name: "EmbedBPF", capability: .buildTool(), dependencies: ["bpf-embed"]),
+        .target(
+            name: "BindsnoopCore",
+            dependencies: [
+                "CBindsnoop",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            plugins: ["EmbedBPF"]
+        ),
+        .executableTarget(
+            name: "bindsnoop",
+            dependencies: [
+                "BindsnoopCore",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Bind load generator: the tests' and benchmarks' source of real binds.
+        .executableTarget(
+            name: "bindgen",
+            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+        ),
+        .testTarget(name: "BindsnoopCoreTests", dependencies: ["BindsnoopCore"]),
+        .testTarget(name: "EndToEndTests", dependencies: ["BindsnoopCore"]),
+    ]
+)

@@ -1,0 +1,99 @@
+/// BCC bindsnoop's human-readable columns:
+/// `[TIME] [UID] PID COMM RET PROT ADDR PORT OPTS IF`, with OPTS as five
+/// letters `FTNRr` (freebind, transparent, bind_address_no_port, reuseaddr,
+/// reuseport) or dots. `wide` gives room for IPv6 addresses.
+public struct TableEncoder {
+    public var showTimestamp: Bool
+    public var showUID: Bool
+    public var wide: Bool
+    public var clock: WallClock
+
+    public init(showTimestamp: Bool = false, showUID: Bool = false, wide: Bool = false, clock: WallClock = .current()) {
+        self.showTimestamp = showTimestamp
+        self.showUID = showUID
+        self.wide = wide
+        self.clock = clock
+    }
+
+    private var commWidth: Int { 16 }
+    private var addressWidth: Int { wide ? 39 : 15 }
+
+    public func header(into out: inout OutputBuffer) {
+        if showTimestamp { column("TIME", width: 8, into: &out) }
+        if showUID { column("UID", width: 6, into: &out) }
+        column("PID", width: 7, into: &out)
+        column("COMM", width: commWidth, into: &out)
+        column("RET", width: 12, into: &out)
+        column("PROT", width: 5, into: &out)
+        column("ADDR", width: addressWidth, into: &out)
+        column("PORT", width: 5, into: &out)
+        column("OPTS", width: 5, into: &out)
+        out.append("IF\n")
+    }
+
+    public func encode(_ record: BindRecord, into out: inout OutputBuffer) {
+        let e = record.raw
+        if showTimestamp {
+            let start = out.count
+            RFC3339.appendClock(unixNanoseconds: clock.unixNanoseconds(bootNanoseconds: e.boot_ns), to: &out)
+            pad(from: start, width: 8, into: &out)
+        }
+        if showUID { number(UInt64(e.uid), width: 6, into: &out) }
+        number(UInt64(e.pid), width: 7, into: &out)
+        var start = out.count
+        record.withThreadName { out.appendJSONStringContents($0) }  // escapes control bytes
+        pad(from: start, width: commWidth, into: &out)
+
+        start = out.count
+        if record.succeeded {
+            out.append(UInt8(ascii: "0"))
+        } else if let name = ErrnoNames.name(record.errno) {
+            out.append(name)
+        } else {
+            out.append(decimal: Int64(e.ret))
+        }
+        pad(from: start, width: 12, into: &out)
+
+        start = out.count
+        switch e.protocol {
+        case 6: out.append("TCP")
+        case 17: out.append("UDP")
+        default:
+            if let name = SocketNames.transport(e.protocol) { out.append(name) } else { out.append(decimal: UInt64(e.protocol)) }
+        }
+        pad(from: start, width: 5, into: &out)
+
+        start = out.count
+        if record.succeeded {
+            record.withBoundAddress { IPAddressFormat.append(family: record.family, address: $0, to: &out) }
+        } else if let family = record.requestedFamily {
+            record.withRequestedAddress { IPAddressFormat.append(family: family, address: $0, to: &out) }
+        }
+        pad(from: start, width: addressWidth, into: &out)
+        number(UInt64(record.succeeded ? e.bound_port : e.requested_port), width: 5, into: &out)
+        for option in SocketNames.options {
+            out.append(e.options & option.bit != 0 ? option.tableLetter : UInt8(ascii: "."))
+        }
+        out.append(UInt8(ascii: " "))
+        out.append(decimal: UInt64(max(e.bound_dev_if, 0)))
+        out.append(UInt8(ascii: "\n"))
+    }
+
+    private func column(_ title: StaticString, width: Int, into out: inout OutputBuffer) {
+        let start = out.count
+        out.append(title)
+        pad(from: start, width: width, into: &out)
+    }
+
+    private func number(_ value: UInt64, width: Int, into out: inout OutputBuffer) {
+        let start = out.count
+        out.append(decimal: value)
+        pad(from: start, width: width, into: &out)
+    }
+
+    /// Left-aligned in `width` columns plus one separating space.
+    private func pad(from start: Int, width: Int, into out: inout OutputBuffer) {
+        for _ in 0..<max(width - (out.count - start), 0) { out.append(UInt8(ascii: " ")) }
+        out.append(UInt8(ascii: " "))
+    }
+}

@@ -1,0 +1,87 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Converts the kernel's boot-time clock to wall-clock time and writes it as
+/// RFC 3339 UTC with nanoseconds, without Foundation or allocation.
+public struct WallClock: Sendable {
+    /// CLOCK_REALTIME minus CLOCK_BOOTTIME, in nanoseconds.
+    public private(set) var offsetNanoseconds: Int64
+
+    public init(offsetNanoseconds: Int64) {
+        self.offsetNanoseconds = offsetNanoseconds
+    }
+
+    /// Measures the offset now; call again per batch so a stepped clock is followed.
+    public static func current() -> WallClock {
+        WallClock(offsetNanoseconds: measureOffset())
+    }
+
+    public mutating func resynchronize() {
+        offsetNanoseconds = Self.measureOffset()
+    }
+
+    private static func measureOffset() -> Int64 {
+        var boot = timespec()
+        var real = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &boot)
+        clock_gettime(CLOCK_REALTIME, &real)
+        return (Int64(real.tv_sec) - Int64(boot.tv_sec)) * 1_000_000_000 + Int64(real.tv_nsec) - Int64(boot.tv_nsec)
+    }
+
+    public func unixNanoseconds(bootNanoseconds: UInt64) -> Int64 {
+        Int64(bitPattern: bootNanoseconds) &+ offsetNanoseconds
+    }
+}
+
+public enum RFC3339 {
+    /// `2026-11-25T05:38:19.123456789Z`
+    public static func append(unixNanoseconds: Int64, to out: inout OutputBuffer) {
+        let (seconds, nanos) = unixNanoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
+        let (secs, nano) = nanos < 0 ? (seconds - 1, nanos + 1_000_000_000) : (seconds, nanos)
+        let (days, secondOfDay) = floorDivide(secs, 86_400)
+        let (year, month, day) = civil(fromDays: days)
+        out.append(decimal: UInt64(year), width: 4)
+        out.append(UInt8(ascii: "-"))
+        out.append(decimal: UInt64(month), width: 2)
+        out.append(UInt8(ascii: "-"))
+        out.append(decimal: UInt64(day), width: 2)
+        out.append(UInt8(ascii: "T"))
+        appendClock(secondOfDay: secondOfDay, to: &out)
+        out.append(UInt8(ascii: "."))
+        out.append(decimal: UInt64(nano), width: 9)
+        out.append(UInt8(ascii: "Z"))
+    }
+
+    /// `HH:MM:SS` of the UTC day (the table format's TIME column).
+    public static func appendClock(unixNanoseconds: Int64, to out: inout OutputBuffer) {
+        let (secondOfDay) = floorDivide(floorDivide(unixNanoseconds, 1_000_000_000).0, 86_400).1
+        appendClock(secondOfDay: secondOfDay, to: &out)
+    }
+
+    private static func appendClock(secondOfDay: Int64, to out: inout OutputBuffer) {
+        out.append(decimal: UInt64(secondOfDay / 3600), width: 2)
+        out.append(UInt8(ascii: ":"))
+        out.append(decimal: UInt64(secondOfDay / 60 % 60), width: 2)
+        out.append(UInt8(ascii: ":"))
+        out.append(decimal: UInt64(secondOfDay % 60), width: 2)
+    }
+
+    private static func floorDivide(_ a: Int64, _ b: Int64) -> (Int64, Int64) {
+        let (q, r) = a.quotientAndRemainder(dividingBy: b)
+        return r < 0 ? (q - 1, r + b) : (q, r)
+    }
+
+    /// Howard Hinnant's days-to-civil algorithm (proleptic Gregorian).
+    static func civil(fromDays days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let day = doy - (153 * mp + 2) / 5 + 1
+        let month = mp < 10 ? mp + 3 : mp - 9
+        return (yoe + era * 400 + (month <= 2 ? 1 : 0), month, day)
+    }
+}

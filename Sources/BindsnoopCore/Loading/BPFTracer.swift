@@ -1,0 +1,146 @@
+import CBindsnoop
+import Foundation
+import Logging
+
+/// The kernel program of one attach mode, loaded and attached. Owns the BPF
+/// object and its links; closing it detaches everything.
+public final class BPFTracer {
+    public let mode: ProbeMode
+    private let object: OpaquePointer
+    private var links: [OpaquePointer]
+    private let lostMapFD: Int32
+    private let possibleCPUs: Int
+    /// The BPF_MAP_TYPE_RINGBUF map to read events from.
+    public let ringBufferMapFD: Int32
+
+    private init(mode: ProbeMode, object: OpaquePointer, links: [OpaquePointer]) {
+        self.mode = mode
+        self.object = object
+        self.links = links
+        ringBufferMapFD = bpf_map__fd(bpf_object__find_map_by_name(object, "events"))
+        lostMapFD = bpf_map__fd(bpf_object__find_map_by_name(object, "lost"))
+        possibleCPUs = max(Int(libbpf_num_possible_cpus()), 1)
+    }
+
+    deinit {
+        for link in links { bpf_link__destroy(link) }
+        bpf_object__close(object)
+    }
+
+    /// 0: libbpf silent; 1: its warnings; 2: its debug output and verifier logs.
+    public static func setLibbpfVerbosity(_ level: Int) {
+        bindsnoop_set_libbpf_verbosity(Int32(min(level, 2)))
+    }
+
+    /// Tries the selected modes in order and returns the first that loads and
+    /// attaches; the error of each mode tried otherwise.
+    public static func start(selection: ProbeSelection, filter: KernelFilter, ringBufferBytes: UInt32,
+                             logger: Logger) throws(TracerError) -> BPFTracer {
+        guard Privileges.canLoadBPF() else { throw .notPrivileged }
+        guard let objectBytes = Data(base64Encoded: BindsnoopBPFObject.base64) else {
+            throw .objectRejected(errno: EINVAL)
+        }
+        var failures: [TracerError] = []
+        for mode in selection.candidates {
+            do {
+                let tracer = try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes,
+                                         objectBytes: objectBytes)
+                return tracer
+            } catch {
+                logger.debug("attach mode unavailable", metadata: ["mode": "\(mode.rawValue)", "reason": "\(error)"])
+                if case .notPrivileged = error { throw error }
+                if case .cgroup = error { throw error }
+                failures.append(error)
+            }
+        }
+        if failures.count == 1 { throw failures[0] }
+        throw .noModeAttached(failures)
+    }
+
+    private static func attempt(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32,
+                                objectBytes: Data) throws(TracerError) -> BPFTracer {
+        if mode == .tracepoint { try Tracefs.ensureMounted() }
+        // libbpf keeps pointers into the object bytes until load returns.
+        let opened: Result<OpaquePointer, TracerError> = objectBytes.withUnsafeBytes { bytes in
+            guard let object = bindsnoop_open_object(bytes.baseAddress, bytes.count, "bindsnoop") else {
+                return .failure(.objectRejected(errno: errno))
+            }
+            do throws(TracerError) {
+                try configure(object, mode: mode, filter: filter, ringBufferBytes: ringBufferBytes)
+                let err = bpf_object__load(object)
+                if err != 0 {
+                    throw .modeFailed(mode, stage: "loading", errno: -err)
+                }
+                return .success(object)
+            } catch {
+                bpf_object__close(object)
+                return .failure(error)
+            }
+        }
+        let object = try opened.get()
+        var links: [OpaquePointer] = []
+        do throws(TracerError) {
+            try fillCgroupFilter(object, path: filter.cgroupPath)
+            for name in mode.programNames {
+                guard let program = bpf_object__find_program_by_name(object, name),
+                      let link = bpf_program__attach(program) else {
+                    throw .modeFailed(mode, stage: "attaching \(name)", errno: errno == 0 ? ENOENT : errno)
+                }
+                links.append(link)
+            }
+        } catch {
+            for link in links { bpf_link__destroy(link) }
+            bpf_object__close(object)
+            throw error
+        }
+        return BPFTracer(mode: mode, object: object, links: links)
+    }
+
+    /// Before load: only this mode's programs, the filters, the ring size.
+    private static func configure(_ object: OpaquePointer, mode: ProbeMode, filter: KernelFilter,
+                                  ringBufferBytes: UInt32) throws(TracerError) {
+        let wanted = Set(mode.programNames)
+        var program = bpf_object__next_program(object, nil)
+        while let current = program {
+            bpf_program__set_autoload(current, wanted.contains(String(cString: bpf_program__name(current))))
+            program = bpf_object__next_program(object, current)
+        }
+        guard let events = bpf_object__find_map_by_name(object, "events"),
+              bpf_map__set_max_entries(events, ringBufferBytes) == 0 else {
+            throw .modeFailed(mode, stage: "sizing the ring buffer", errno: EINVAL)
+        }
+        guard let rodata = bpf_object__find_map_by_name(object, ".rodata") else {
+            throw .objectRejected(errno: ENOENT)
+        }
+        var size = 0
+        guard bpf_map__initial_value(rodata, &size) != nil, size >= MemoryLayout<bindsnoop_config>.size else {
+            throw .objectRejected(errno: EINVAL)
+        }
+        var initial = [UInt8](repeating: 0, count: size)
+        initial.withUnsafeMutableBytes { $0.storeBytes(of: filter.kernelConfig, as: bindsnoop_config.self) }
+        guard bpf_map__set_initial_value(rodata, initial, size) == 0 else {
+            throw .objectRejected(errno: EINVAL)
+        }
+    }
+
+    private static func fillCgroupFilter(_ object: OpaquePointer, path: String?) throws(TracerError) {
+        guard let path else { return }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .cgroup(path: path, errno: errno) }
+        defer { close(fd) }
+        var key: UInt32 = 0
+        var value = UInt32(fd)
+        let map = bpf_map__fd(bpf_object__find_map_by_name(object, "cgroup_filter"))
+        guard bpf_map_update_elem(map, &key, &value, UInt64(BPF_ANY)) == 0 else {
+            throw .cgroup(path: path, errno: errno)
+        }
+    }
+
+    /// Events the kernel could not deliver since load, summed over CPUs.
+    public func lostEvents() -> UInt64 {
+        var key: UInt32 = 0
+        var perCPU = [UInt64](repeating: 0, count: possibleCPUs)
+        guard bpf_map_lookup_elem(lostMapFD, &key, &perCPU) == 0 else { return 0 }
+        return perCPU.reduce(0, &+)
+    }
+}

@@ -1,0 +1,52 @@
+import CBindsnoop
+
+/// How the kernel program sees bind(): the three attach modes, best first.
+public enum ProbeMode: String, CaseIterable, Sendable {
+    /// fexit on inet_bind/inet6_bind: cheapest, sees io_uring binds; needs BPF trampolines.
+    case fentry
+    /// kprobe/kretprobe on the same functions: needs CONFIG_KPROBES.
+    case kprobe
+    /// syscalls:sys_enter_bind/sys_exit_bind: works nearly everywhere; misses io_uring binds.
+    case tracepoint
+
+    /// Programs of bpf/bindsnoop.bpf.c that make up this mode.
+    var programNames: [String] {
+        switch self {
+        case .fentry: ["fexit_inet_bind", "fexit_inet6_bind"]
+        case .kprobe: ["kprobe_inet_bind", "kprobe_inet6_bind", "kretprobe_inet_bind", "kretprobe_inet6_bind"]
+        case .tracepoint: ["tracepoint_sys_enter_bind", "tracepoint_sys_exit_bind"]
+        }
+    }
+
+    init?(kernelValue: UInt8) {
+        switch UInt32(kernelValue) {
+        case BINDSNOOP_PROBE_FENTRY.rawValue: self = .fentry
+        case BINDSNOOP_PROBE_KPROBE.rawValue: self = .kprobe
+        case BINDSNOOP_PROBE_TRACEPOINT.rawValue: self = .tracepoint
+        default: return nil
+        }
+    }
+}
+
+/// `--probe`: one mode, or the first of all that loads and attaches.
+public enum ProbeSelection: Sendable, Equatable {
+    case auto
+    case only(ProbeMode)
+
+    public init?(argument: String) {
+        if argument == "auto" {
+            self = .auto
+        } else if let mode = ProbeMode(rawValue: argument) {
+            self = .only(mode)
+        } else {
+            return nil
+        }
+    }
+
+    public var candidates: [ProbeMode] {
+        switch self {
+        case .auto: ProbeMode.allCases
+        case .only(let mode): [mode]
+        }
+    }
+}

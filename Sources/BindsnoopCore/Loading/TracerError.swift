@@ -1,0 +1,50 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Why tracing could not start, in words a user can act on.
+public enum TracerError: Error, CustomStringConvertible, Equatable {
+    case notPrivileged
+    case objectRejected(errno: Int32)
+    case modeFailed(ProbeMode, stage: String, errno: Int32)
+    case noModeAttached([TracerError])
+    case tracefsUnavailable(String)
+    case cgroup(path: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .notPrivileged:
+            return "bindsnoop needs root, or the capabilities CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8): run it with sudo"
+        case .objectRejected(let errno):
+            return "the embedded BPF program could not be opened (\(errorName(errno))): this build is broken, rebuild it"
+        case .modeFailed(let mode, let stage, let errno):
+            return "--probe \(mode.rawValue): \(stage) failed (\(errorName(errno)))\(Self.hint(mode, errno: errno))"
+        case .noModeAttached(let failures):
+            return "no attach mode works on this kernel: " + failures.map(\.description).joined(separator: "; ")
+        case .tracefsUnavailable(let detail):
+            return "tracefs is not available (\(detail)): mount it with 'mount -t tracefs tracefs /sys/kernel/tracing'"
+        case .cgroup(let path, let errno):
+            return "--cgroup \(path): cannot open it (\(errorName(errno))): give the path of a cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice"
+        }
+    }
+
+    private static func hint(_ mode: ProbeMode, errno: Int32) -> String {
+        switch (mode, errno) {
+        case (.fentry, EPERM), (.fentry, ENOTSUP), (.fentry, EINVAL):
+            return ": this kernel refuses BPF trampolines; use --probe kprobe or --probe tracepoint"
+        case (.kprobe, ENOENT), (.kprobe, EOPNOTSUPP), (.kprobe, EINVAL):
+            return ": this kernel has no kprobes (CONFIG_KPROBES); use --probe tracepoint"
+        case (.tracepoint, ENOENT):
+            return ": the syscall tracepoints are missing (CONFIG_FTRACE_SYSCALLS); use --probe fentry or kprobe"
+        case (_, EPERM), (_, EACCES):
+            return ": run as root or with CAP_BPF and CAP_PERFMON"
+        default:
+            return ""
+        }
+    }
+}
+
+func errorName(_ number: Int32) -> String {
+    let name = ErrnoNames.name(number).map { "\($0)" } ?? "errno \(number)"
+    return "\(name): \(String(cString: strerror(number)))"
+}

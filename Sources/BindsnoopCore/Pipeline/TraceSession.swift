@@ -1,0 +1,209 @@
+import CBindsnoop
+import Logging
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+public enum OutputFormat: String, CaseIterable, Sendable {
+    case json, table
+}
+
+public struct SessionLimits: Sendable, Equatable {
+    public var maxEvents: UInt64?
+    public var duration: Double?
+
+    public init(maxEvents: UInt64? = nil, duration: Double? = nil) {
+        self.maxEvents = maxEvents
+        self.duration = duration
+    }
+}
+
+public struct SessionSummary: Sendable, Equatable {
+    public var eventsWritten: UInt64
+    public var eventsLostInKernel: UInt64
+    public var malformedRecords: UInt64
+    public var stopReason: StopReason
+}
+
+public enum StopReason: String, Sendable {
+    case signal, maxEvents = "max-events", duration, readerGone = "reader-gone"
+}
+
+/// The event path: ring buffer → decode → encode into one reused buffer →
+/// one write per batch to every sink. Runs on the calling thread until a
+/// signal, a limit, or a closed reader ends it, then drains and flushes.
+public final class TraceSession {
+    private let tracer: BPFTracer
+    private var json: EventEncoder
+    /// Set for `--format table`; JSON otherwise.
+    private var table: TableEncoder?
+    private let sinks: [Sink]
+    private let limits: SessionLimits
+    private let logger: Logger
+    private var buffer = OutputBuffer(capacity: 1 << 20)
+    private var sequence: UInt64 = 0
+    private var eventsWritten: UInt64 = 0
+    private var malformed: UInt64 = 0
+    private var lostReported: UInt64 = 0
+    private var lossSource: StaticString = "kernel"
+
+    public init(tracer: BPFTracer, json: EventEncoder, table: TableEncoder?, sinks: [Sink], limits: SessionLimits,
+                logger: Logger) {
+        self.tracer = tracer
+        self.json = json
+        self.table = table
+        self.sinks = sinks
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Reads events until stopped. `onReady` runs once everything is attached
+    /// and the ring buffer is open.
+    public func run(signals: SignalWatcher, onReady: () -> Void) throws(SinkError) -> SessionSummary {
+        let onSample: ring_buffer_sample_fn = { context, data, size in
+            let session = Unmanaged<TraceSession>.fromOpaque(context!).takeUnretainedValue()
+            return session.handle(UnsafeRawBufferPointer(start: data, count: size))
+        }
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        guard let ring = ring_buffer__new(tracer.ringBufferMapFD, onSample, context, nil) else {
+            throw .failed(sink: "ring buffer", errno: errno)
+        }
+        defer { ring_buffer__free(ring) }
+        let poller = epoll_create1(Int32(EPOLL_CLOEXEC))
+        defer { close(poller) }
+        let ringTag: UInt64 = 1, signalTag: UInt64 = 2
+        bindsnoop_epoll_add(poller, ring_buffer__epoll_fd(ring), ringTag)
+        bindsnoop_epoll_add(poller, signals.fd, signalTag)
+
+        if let table {
+            table.header(into: &buffer)
+            try flushBuffer()
+        }
+        onReady()
+
+        let deadline = limits.duration.map { monotonicSeconds() + $0 }
+        var nextHousekeeping = monotonicSeconds() + 1
+        var tags = [UInt64](repeating: 0, count: 2)
+        var reason: StopReason?
+        while reason == nil {
+            let now = monotonicSeconds()
+            var timeout = nextHousekeeping - now
+            if let deadline { timeout = min(timeout, deadline - now) }
+            let ready = bindsnoop_epoll_wait(poller, &tags, 2, Int32(max(timeout, 0) * 1000) + 1)
+            if ready > 0, tags[0..<Int(ready)].contains(signalTag),
+               signals.drain().contains(where: { $0 == .stop }) {
+                reason = .signal
+            }
+            if consume(ring) { reason = .maxEvents }
+            if monotonicSeconds() >= nextHousekeeping {
+                reportKernelLoss()
+                refreshCaches()
+                nextHousekeeping = monotonicSeconds() + 1
+            }
+            do {
+                try flushBuffer()
+            } catch .readerGone {
+                reason = .readerGone
+            }
+            if let deadline, monotonicSeconds() >= deadline { reason = reason ?? .duration }
+        }
+        return try finish(ring: ring, reason: reason!)
+    }
+
+    /// Drains what the kernel still holds, reports loss, flushes every sink.
+    private func finish(ring: OpaquePointer, reason: StopReason) throws(SinkError) -> SessionSummary {
+        if reason != .readerGone {
+            if reason != .maxEvents { _ = consume(ring) }
+            reportKernelLoss()
+            do {
+                try flushBuffer()
+                for sink in sinks { try sink.flush() }
+            } catch .readerGone {}
+        }
+        for sink in sinks { sink.close() }
+        let summary = SessionSummary(eventsWritten: eventsWritten, eventsLostInKernel: tracer.lostEvents(),
+                                     malformedRecords: malformed, stopReason: reason)
+        logger.info("stopped", metadata: [
+            "reason": "\(reason.rawValue)", "events": "\(summary.eventsWritten)",
+            "lost": "\(summary.eventsLostInKernel)", "malformed": "\(summary.malformedRecords)",
+        ])
+        return summary
+    }
+
+    /// Everything in the ring buffer now; true once `maxEvents` is reached.
+    private func consume(_ ring: OpaquePointer) -> Bool {
+        resynchronizeClock()
+        return ring_buffer__consume(ring) == stopConsuming
+    }
+
+    private let stopConsuming: Int32 = -ECANCELED
+
+    private func handle(_ sample: UnsafeRawBufferPointer) -> Int32 {
+        if let max = limits.maxEvents, eventsWritten >= max { return stopConsuming }
+        guard let record = BindRecord(bytes: sample) else {
+            malformed += 1
+            return 0
+        }
+        sequence += 1
+        eventsWritten += 1
+        if let table {
+            table.encode(record, into: &buffer)
+        } else {
+            json.encode(record, sequence: sequence, into: &buffer)
+        }
+        if let max = limits.maxEvents, eventsWritten >= max { return stopConsuming }
+        return 0
+    }
+
+    private func reportKernelLoss() {
+        let total = tracer.lostEvents()
+        guard total > lostReported else { return }
+        let lost = total - lostReported
+        lostReported = total
+        logger.warning("events lost in the kernel: the ring buffer was full", metadata: [
+            "lost": "\(lost)", "total": "\(total)",
+        ])
+        guard table == nil else { return }
+        sequence += 1
+        json.encodeLoss(source: "kernel", lost: lost, total: total, unixNanoseconds: realtimeNanoseconds(),
+                           sequence: sequence, into: &buffer)
+    }
+
+    private func refreshCaches() {
+        json.interfaces.forget()
+    }
+
+    private func resynchronizeClock() {
+        json.clock.resynchronize()
+        table?.clock.resynchronize()
+    }
+
+    private func flushBuffer() throws(SinkError) {
+        guard !buffer.isEmpty else { return }
+        defer { buffer.removeAll() }
+        for sink in sinks {
+            let failure: SinkError? = buffer.bytes.withUnsafeBytes { lines in
+                do throws(SinkError) {
+                    try sink.write(lines)
+                    return nil
+                } catch {
+                    return error
+                }
+            }
+            if let failure { throw failure }
+        }
+    }
+}
+
+func monotonicSeconds() -> Double {
+    var now = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &now)
+    return Double(now.tv_sec) + Double(now.tv_nsec) / 1e9
+}
+
+func realtimeNanoseconds() -> Int64 {
+    var now = timespec()
+    clock_gettime(CLOCK_REALTIME, &now)
+    return Int64(now.tv_sec) * 1_000_000_000 + Int64(now.tv_nsec)
+}

@@ -1,0 +1,174 @@
+import ArgumentParser
+import Foundation
+
+/// Makes real bind() calls for bindsnoop's tests and benchmarks: one
+/// configurable socket shape, `--count` times, on `--threads` threads.
+@main
+struct BindGen: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bindgen",
+        abstract: "Make real bind() calls (bindsnoop's test and benchmark load generator).",
+        discussion: "Prints one line per bind unless --quiet: 'ok PORT' or 'err ERRNO', then a JSON summary with --summary."
+    )
+
+    @Option(help: "Address family: 4 or 6.") var family: Int = 4
+    @Option(name: .customLong("proto"), help: "Transport: tcp or udp.") var transport: String = "tcp"
+    @Option(help: "Address to bind (default: any).") var addr: String?
+    @Option(help: "Port to bind (0: kernel assigns one).") var port: UInt16 = 0
+    @Option(help: "Binds per thread.") var count: Int = 1
+    @Option(help: "Threads making binds.") var threads: Int = 1
+    @Option(help: "Socket options before bind: freebind,transparent,bind_address_no_port,reuseaddr,reuseport.")
+    var opt: String = ""
+    @Option(help: "SO_BINDTODEVICE interface name.") var device: String?
+    @Option(help: "Switch to this uid before binding.") var uid: UInt32?
+    @Flag(help: "Keep every socket open until the end (a second bind to a fixed port then fails).") var keep = false
+    @Flag(help: "Print nothing per bind.") var quiet = false
+    @Flag(help: "Print a JSON summary (binds, failures, seconds) at the end.") var summary = false
+    @Option(help: "Sleep this many milliseconds before the first bind (lets a tracer attach).") var delayMs: Int = 0
+
+    mutating func run() throws {
+        if let uid {
+            guard setgid(65534) == 0 || getegid() == 65534, setuid(uid) == 0 else {
+                throw ValidationError("setuid(\(uid)) failed: \(String(cString: strerror(errno)))")
+            }
+        }
+        if delayMs > 0 { usleep(UInt32(delayMs) * 1000) }
+        let plan = try BindPlan(family: family, transport: transport, address: addr, port: port,
+                                options: opt, device: device)
+        let start = Date()
+        let results = runThreads(plan: plan)
+        let elapsed = Date().timeIntervalSince(start)
+        if !quiet {
+            print(results.lines.joined(separator: "\n"))
+        }
+        if summary {
+            print("{\"binds\":\(results.binds),\"failures\":\(results.failures),\"seconds\":\(elapsed),\"pid\":\(getpid())}")
+        }
+    }
+
+    private func runThreads(plan: BindPlan) -> (binds: Int, failures: Int, lines: [String]) {
+        let totals = Totals()
+        let group = DispatchGroup()
+        let (count, keep, quiet) = (self.count, self.keep, self.quiet)
+        for _ in 0..<max(threads, 1) {
+            group.enter()
+            Thread {
+                var kept: [Int32] = []
+                var local: [String] = []
+                var localFailures = 0
+                for _ in 0..<count {
+                    let (fd, outcome) = plan.bindOnce()
+                    if case .failure = outcome { localFailures += 1 }
+                    if !quiet { local.append(outcome.line) }
+                    if keep { kept.append(fd) } else if fd >= 0 { close(fd) }
+                }
+                totals.add(binds: count, failures: localFailures, lines: local)
+                kept.forEach { close($0) }
+                group.leave()
+            }.start()
+        }
+        group.wait()
+        return totals.snapshot()
+    }
+}
+
+/// Results gathered from the threads.
+final class Totals: @unchecked Sendable {
+    private let lock = NSLock()
+    private var binds = 0, failures = 0
+    private var lines: [String] = []
+
+    func add(binds: Int, failures: Int, lines: [String]) {
+        lock.withLock {
+            self.binds += binds
+            self.failures += failures
+            self.lines += lines
+        }
+    }
+
+    func snapshot() -> (binds: Int, failures: Int, lines: [String]) {
+        lock.withLock { (binds, failures, lines) }
+    }
+}
+
+enum BindOutcome {
+    case success(port: UInt16)
+    case failure(errno: Int32)
+
+    var line: String {
+        switch self {
+        case .success(let port): "ok \(port)"
+        case .failure(let errno): "err \(errno)"
+        }
+    }
+}
+
+struct BindPlan: Sendable {
+    let family: Int32
+    let type: Int32
+    let address: [UInt8]  // a sockaddr_in or sockaddr_in6
+    let options: [Int32: Int32]  // (level << 16 | name) → value
+    let device: String?
+
+    init(family: Int, transport: String, address: String?, port: UInt16, options: String, device: String?) throws {
+        guard family == 4 || family == 6 else { throw ValidationError("--family must be 4 or 6") }
+        self.family = family == 4 ? AF_INET : AF_INET6
+        switch transport {
+        case "tcp": type = Int32(SOCK_STREAM.rawValue)
+        case "udp": type = Int32(SOCK_DGRAM.rawValue)
+        default: throw ValidationError("--proto must be tcp or udp")
+        }
+        if family == 4 {
+            var sin = sockaddr_in()
+            sin.sin_family = sa_family_t(AF_INET)
+            sin.sin_port = port.bigEndian
+            if let address, inet_pton(AF_INET, address, &sin.sin_addr) != 1 {
+                throw ValidationError("--addr \(address) is not an IPv4 address")
+            }
+            self.address = withUnsafeBytes(of: sin) { Array($0) }
+        } else {
+            var sin6 = sockaddr_in6()
+            sin6.sin6_family = sa_family_t(AF_INET6)
+            sin6.sin6_port = port.bigEndian
+            if let address, inet_pton(AF_INET6, address, &sin6.sin6_addr) != 1 {
+                throw ValidationError("--addr \(address) is not an IPv6 address")
+            }
+            self.address = withUnsafeBytes(of: sin6) { Array($0) }
+        }
+        var chosen: [Int32: Int32] = [:]
+        for name in options.split(separator: ",") {
+            switch name {
+            case "freebind": chosen[Int32(IPPROTO_IP) << 16 | IP_FREEBIND] = 1
+            case "transparent": chosen[Int32(IPPROTO_IP) << 16 | IP_TRANSPARENT] = 1
+            case "bind_address_no_port": chosen[Int32(IPPROTO_IP) << 16 | 24] = 1  // IP_BIND_ADDRESS_NO_PORT
+            case "reuseaddr": chosen[SOL_SOCKET << 16 | SO_REUSEADDR] = 1
+            case "reuseport": chosen[SOL_SOCKET << 16 | SO_REUSEPORT] = 1
+            default: throw ValidationError("unknown --opt \(name)")
+            }
+        }
+        self.options = chosen
+        self.device = device
+    }
+
+    func bindOnce() -> (Int32, BindOutcome) {
+        let fd = socket(family, type, 0)
+        guard fd >= 0 else { return (-1, .failure(errno: errno)) }
+        for (key, value) in options {
+            var v = value
+            setsockopt(fd, key >> 16, key & 0xFFFF, &v, socklen_t(MemoryLayout<Int32>.size))
+        }
+        if let device {
+            _ = device.withCString { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(strlen($0) + 1)) }
+        }
+        let rc = address.withUnsafeBytes { raw in
+            bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+        }
+        guard rc == 0 else { return (fd, .failure(errno: errno)) }
+        var bound = sockaddr_in6()
+        var length = socklen_t(MemoryLayout<sockaddr_in6>.size)
+        _ = withUnsafeMutablePointer(to: &bound) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+        }
+        return (fd, .success(port: UInt16(bigEndian: bound.sin6_port)))
+    }
+}

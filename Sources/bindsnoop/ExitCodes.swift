@@ -1,0 +1,21 @@
+import ArgumentParser
+import BindsnoopCore
+
+/// The exit codes the README documents (sysexits.h where one fits).
+enum BindsnoopExit {
+    static let usage: Int32 = 64        // EX_USAGE: bad flag or value
+    static let unavailable: Int32 = 69  // EX_UNAVAILABLE: no attach mode works here
+    static let software: Int32 = 70     // EX_SOFTWARE: the embedded program is broken
+    static let ioError: Int32 = 74      // EX_IOERR: an output could not be written
+    static let noPermission: Int32 = 77 // EX_NOPERM: not root, or missing CAP_BPF/CAP_PERFMON
+    static let config: Int32 = 78       // EX_CONFIG: bad configuration file or environment
+
+    static func code(for error: TracerError) -> Int32 {
+        switch error {
+        case .notPrivileged: noPermission
+        case .objectRejected: software
+        case .cgroup: usage
+        case .modeFailed, .noModeAttached, .tracefsUnavailable: unavailable
+        }
+    }
+}

@@ -1,0 +1,70 @@
+/* The one definition of the record the kernel hands to user space, and of
+ * the settings user space hands to the kernel before load. Shared by
+ * bpf/bindsnoop.bpf.c and the Swift decoder (through the CBindsnoop module). */
+#ifndef BINDSNOOP_H
+#define BINDSNOOP_H
+
+#include <linux/types.h>
+
+#define BINDSNOOP_COMM_LEN 16
+#define BINDSNOOP_MAX_PORTS 64
+
+/* How the event was observed (bind.probe). */
+enum bindsnoop_probe {
+	BINDSNOOP_PROBE_FENTRY = 1,
+	BINDSNOOP_PROBE_KPROBE = 2,
+	BINDSNOOP_PROBE_TRACEPOINT = 3,
+};
+
+/* Socket options in effect after the call (bind.options). */
+enum bindsnoop_option {
+	BINDSNOOP_OPT_FREEBIND = 1 << 0,
+	BINDSNOOP_OPT_TRANSPARENT = 1 << 1,
+	BINDSNOOP_OPT_BIND_ADDRESS_NO_PORT = 1 << 2,
+	BINDSNOOP_OPT_REUSEADDR = 1 << 3,
+	BINDSNOOP_OPT_REUSEPORT = 1 << 4,
+};
+
+enum bindsnoop_outcome_filter {
+	BINDSNOOP_OUTCOME_ALL = 0,
+	BINDSNOOP_OUTCOME_SUCCESS = 1,
+	BINDSNOOP_OUTCOME_FAILURE = 2,
+};
+
+struct bind_event {
+	__u64 boot_ns;          /* bpf_ktime_get_boot_ns() at return */
+	__u64 cgroup_id;        /* cgroup v2 id of the binding task */
+	__u32 pid;              /* tgid */
+	__u32 tid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 gid;
+	__u32 netns;            /* network namespace inode of the socket */
+	__s32 ret;              /* 0 or -errno */
+	__s32 bound_dev_if;     /* SO_BINDTODEVICE index, 0 if none */
+	__u16 family;           /* socket family: AF_INET or AF_INET6 */
+	__u16 protocol;         /* sk_protocol (IPPROTO_*) */
+	__u16 sock_type;        /* SOCK_STREAM, SOCK_DGRAM, ... */
+	__u16 bound_port;       /* host order, after the call */
+	__u16 requested_family; /* family field of the caller's sockaddr */
+	__u16 requested_port;   /* host order */
+	__u16 requested_len;    /* bytes of the caller's sockaddr captured */
+	__u8 options;           /* enum bindsnoop_option bits */
+	__u8 probe;             /* enum bindsnoop_probe */
+	__u8 requested_addr[16];
+	__u8 bound_addr[16];
+	char comm[BINDSNOOP_COMM_LEN];        /* thread */
+	char process_comm[BINDSNOOP_COMM_LEN]; /* thread group leader */
+};
+
+/* Filters set by user space before load; the verifier prunes what is off. */
+struct bindsnoop_config {
+	__u32 pid;              /* 0: any */
+	__u32 uid;              /* (__u32)-1: any */
+	__u8 filter_cgroup;
+	__u8 outcome;           /* enum bindsnoop_outcome_filter */
+	__u16 port_count;       /* 0: any port */
+	__u16 ports[BINDSNOOP_MAX_PORTS];
+};
+
+#endif
