@@ -24,7 +24,10 @@ struct BindGen: ParsableCommand {
     @Flag(help: "Keep every socket open until the end (a second bind to a fixed port then fails).") var keep = false
     @Flag(help: "Print nothing per bind.") var quiet = false
     @Flag(help: "Print a JSON summary (binds, failures, seconds) at the end.") var summary = false
-    @Option(help: "Sleep this many milliseconds before the first bind (lets a tracer attach).") var delayMs: Int = 0
+    @Flag(help: "Wait for a line on stdin before binding (lets a test attach a tracer filtered to this pid).")
+    var waitStdin = false
+    @Option(help: "Set the thread's comm to these hex-encoded bytes first (hostile names for tests).")
+    var commHex: String?
 
     mutating func run() throws {
         if let uid {
@@ -32,7 +35,8 @@ struct BindGen: ParsableCommand {
                 throw ValidationError("setuid(\(uid)) failed: \(String(cString: strerror(errno)))")
             }
         }
-        if delayMs > 0 { usleep(UInt32(delayMs) * 1000) }
+        if waitStdin { _ = readLine() }
+        if let commHex { try setComm(hex: commHex) }
         let plan = try BindPlan(family: family, transport: transport, address: addr, port: port,
                                 options: opt, device: device)
         let start = Date()
@@ -89,6 +93,24 @@ final class Totals: @unchecked Sendable {
     func snapshot() -> (binds: Int, failures: Int, lines: [String]) {
         lock.withLock { (binds, failures, lines) }
     }
+}
+
+/// Writes /proc/self/comm (what prctl(PR_SET_NAME) sets; threads started
+/// afterwards inherit it): the kernel keeps up to 15 bytes, any but NUL.
+func setComm(hex: String) throws {
+    var bytes: [UInt8] = []
+    var digits = hex.makeIterator()
+    while let high = digits.next() {
+        guard let low = digits.next(), let byte = UInt8("\(high)\(low)", radix: 16), byte != 0 else {
+            throw ValidationError("--comm-hex must be pairs of hex digits, no 00")
+        }
+        bytes.append(byte)
+    }
+    let fd = open("/proc/self/comm", O_WRONLY)
+    guard fd >= 0, write(fd, bytes, bytes.count) == bytes.count else {
+        throw ValidationError("writing /proc/self/comm failed: \(String(cString: strerror(errno)))")
+    }
+    close(fd)
 }
 
 enum BindOutcome {

@@ -1,5 +1,9 @@
 import CBindsnoop
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One bind() as the kernel reported it: the shared C record
 /// (`bpf/bindsnoop.h`), checked for size and copied out of the ring buffer.
 public struct BindRecord: Sendable {
@@ -59,7 +63,3 @@ public struct BindRecord: Sendable {
         return UnsafeRawBufferPointer(rebasing: bytes[0..<end])
     }
 }
-
-let AF_UNSPEC: Int32 = 0
-let AF_INET: Int32 = 2
-let AF_INET6: Int32 = 10

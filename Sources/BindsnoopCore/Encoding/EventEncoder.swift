@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Writes events as NDJSON lines in the shape of
 /// `schemas/bind-event.v1.schema.json`. Hand-written for speed, valid by
 /// construction: every string from the kernel goes through
