@@ -1,0 +1,121 @@
+import Foundation
+import Testing
+
+/// Real binds of every shape, seen by one real tracer in this kernel's default mode.
+@Suite(.serialized) struct BindShapeTests {
+    struct Case {
+        var name: String
+        var arguments: [String]
+        var check: ([String: Any], Finished) -> Void
+    }
+
+    static func port() -> Int { Int.random(in: 20_000...59_999) }
+
+    @Test func everyShapeIsReportedAsBound() throws {
+        try #require(Harness.isRoot, "end-to-end tests load BPF programs: run them as root")
+        let (p4, p6, u4, u6, mapped, inUse, low) = (Self.port(), Self.port(), Self.port(), Self.port(), Self.port(), Self.port(), 80)
+        let cases: [Case] = [
+            Case(name: "tcp4", arguments: ["--family", "4", "--proto", "tcp", "--addr", "127.0.0.1", "--port", "\(p4)"]) { e, _ in
+                #expect(e.path("network.type") as? String == "ipv4")
+                #expect(e.path("network.transport") as? String == "tcp")
+                #expect(e.path("server.ip") as? String == "127.0.0.1")
+                #expect(e.path("server.port") as? Int == p4)
+                #expect(e.path("bind.requested.port") as? Int == p4)
+                #expect(e.path("bind.socket_type") as? String == "stream")
+            },
+            Case(name: "udp4", arguments: ["--family", "4", "--proto", "udp", "--port", "\(u4)"]) { e, _ in
+                #expect(e.path("network.transport") as? String == "udp")
+                #expect(e.path("server.ip") as? String == "0.0.0.0")
+                #expect(e.path("server.port") as? Int == u4)
+            },
+            Case(name: "tcp6", arguments: ["--family", "6", "--proto", "tcp", "--addr", "::1", "--port", "\(p6)"]) { e, _ in
+                #expect(e.path("network.type") as? String == "ipv6")
+                #expect(e.path("server.ip") as? String == "::1")
+                #expect(e.path("server.port") as? Int == p6)
+            },
+            Case(name: "udp6", arguments: ["--family", "6", "--proto", "udp", "--port", "\(u6)"]) { e, _ in
+                #expect(e.path("network.type") as? String == "ipv6")
+                #expect(e.path("network.transport") as? String == "udp")
+                #expect(e.path("server.ip") as? String == "::")
+            },
+            Case(name: "port 0 (tcp4)", arguments: ["--port", "0"]) { e, run in
+                #expect(e.path("bind.requested.port") as? Int == 0)
+                #expect(run.bindResults == ["ok \(e.path("server.port") as? Int ?? -1)"])
+                #expect((e.path("server.port") as? Int ?? 0) > 0)
+            },
+            Case(name: "port 0 (udp6)", arguments: ["--family", "6", "--proto", "udp"]) { e, run in
+                #expect(run.bindResults == ["ok \(e.path("server.port") as? Int ?? -1)"])
+            },
+            Case(name: "ipv4-mapped ipv6", arguments: ["--family", "6", "--addr", "::ffff:127.0.0.1", "--port", "\(mapped)"]) { e, _ in
+                #expect(e.path("network.type") as? String == "ipv6")
+                #expect(e.path("bind.requested.ip") as? String == "::ffff:127.0.0.1")
+                #expect(e.path("server.ip") as? String == "::ffff:127.0.0.1")
+            },
+            Case(name: "EACCES", arguments: ["--uid", "65534", "--port", "\(low)"]) { e, run in
+                #expect(run.bindResults == ["err 13"])
+                #expect(e.path("event.outcome") as? String == "failure")
+                #expect(e.path("error.code") as? String == "EACCES")
+                #expect(e.path("bind.return_value") as? Int == -13)
+                #expect(e.path("process.user.id") as? String == "65534")
+                #expect(e.path("bind.requested.port") as? Int == low)
+                #expect(e["server"] == nil)
+            },
+            Case(name: "SO_BINDTODEVICE lo", arguments: ["--device", "lo"]) { e, _ in
+                #expect(e.path("bind.interface.index") as? Int == 1)
+                #expect(e.path("bind.interface.name") as? String == "lo")
+            },
+        ] + ["freebind", "transparent", "reuseaddr", "reuseport"].map { option in
+            Case(name: option, arguments: ["--opt", option, "--addr", "127.0.0.1"]) { e, _ in
+                #expect(e.path("bind.options") as? [String] == [option], "\(option)")
+            }
+        } + [
+            Case(name: "bind_address_no_port", arguments: ["--opt", "bind_address_no_port", "--addr", "127.0.0.1"]) { e, _ in
+                #expect(e.path("bind.options") as? [String] == ["bind_address_no_port"])
+                #expect(e.path("server.port") as? Int == 0, "the port is chosen at connect()")
+            },
+        ]
+
+        let tracer = try Tracer([])
+        var runs: [(Case, Finished)] = []
+        for c in cases {
+            runs.append((c, try run(Harness.bindgen, c.arguments)))
+        }
+        // EADDRINUSE: the second of two binds to one port while the first socket is open.
+        let conflict = try run(Harness.bindgen, ["--port", "\(inUse)", "--count", "2", "--keep"])
+        #expect(tracer.stop() == 0)
+
+        let events = tracer.events()
+        for (c, result) in runs {
+            let mine = events.filter { $0.path("process.pid") as? Int == Int(result.pid) }
+            #expect(mine.count == 1, "\(c.name): \(mine.count) events for pid \(result.pid); bindgen said \(result.stdout) \(result.stderr)")
+            guard let event = mine.first else { continue }
+            #expect(event.path("process.name") as? String == "bindgen", "\(c.name)")
+            #expect(event.path("event.action") as? String == "bind")
+            #expect(event.path("bind.probe") as? String == "tracepoint" || event.path("bind.probe") as? String == "fentry")
+            if c.name != "EACCES" {
+                #expect(event.path("event.outcome") as? String == "success", "\(c.name)")
+            }
+            c.check(event, result)
+        }
+        let conflictEvents = events.filter { $0.path("process.pid") as? Int == Int(conflict.pid) }
+        #expect(conflict.bindResults == ["ok \(inUse)", "err 98"])
+        #expect(conflictEvents.map { $0.path("event.outcome") as? String } == ["success", "failure"])
+        #expect(conflictEvents.last?.path("error.code") as? String == "EADDRINUSE")
+
+        let sequences = events.compactMap { $0.path("event.sequence") as? Int }
+        #expect(sequences == Array(1...max(sequences.count, 1)).prefix(sequences.count).map { $0 })
+        try validateAgainstSchema(tracer.lines)
+    }
+
+    @Test func hostileProcessNamesStayValidJSON() throws {
+        try #require(Harness.isRoot, "end-to-end tests load BPF programs: run them as root")
+        let tracer = try Tracer([])
+        // "A\<newline>, 0x01, invalid UTF-8 0xFF, an encoded surrogate, then é
+        let hostile = try run(Harness.bindgen, ["--comm-hex", "22415c0a01ffeda080c3a9"])
+        #expect(tracer.stop() == 0)
+        let mine = tracer.events().filter { $0.path("process.pid") as? Int == Int(hostile.pid) }
+        #expect(mine.count == 1)
+        #expect(mine.first?.path("process.name") as? String == "\"A\\\n\u{01}\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}é")
+        try validateAgainstSchema(tracer.lines)
+    }
+}

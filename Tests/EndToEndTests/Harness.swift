@@ -1,0 +1,158 @@
+import Foundation
+import Testing
+
+/// Runs the built `bindsnoop` and `bindgen` as real processes. Needs root:
+/// the tracer loads its BPF program into this machine's kernel.
+enum Harness {
+    static let buildDirectory: URL = {
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        return executable.deletingLastPathComponent()
+    }()
+
+    static let packageDirectory: URL = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+
+    static var bindsnoop: URL { buildDirectory.appending(path: "bindsnoop") }
+    static var bindgen: URL { buildDirectory.appending(path: "bindgen") }
+    static var schema: URL { packageDirectory.appending(path: "schemas/bind-event.v1.schema.json") }
+    static var validator: URL { packageDirectory.appending(path: "Tests/tools/validate-events.py") }
+
+    static var isRoot: Bool { geteuid() == 0 }
+
+    static func temporaryFile(_ name: String) -> URL {
+        FileManager.default.temporaryDirectory.appending(path: "bindsnoop-test-\(getpid())-\(UUID().uuidString)-\(name)")
+    }
+}
+
+/// A bindsnoop process whose stdout and stderr go to files.
+final class Tracer {
+    let process = Process()
+    let stdoutURL = Harness.temporaryFile("stdout")
+    let stderrURL = Harness.temporaryFile("stderr")
+
+    /// Starts bindsnoop and waits for its `attached` line.
+    init(_ arguments: [String], expectAttached: Bool = true) throws {
+        FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        process.executableURL = Harness.bindsnoop
+        process.arguments = arguments
+        process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
+        process.standardError = try FileHandle(forWritingTo: stderrURL)
+        try process.run()
+        guard expectAttached else { return }
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline {
+            if stderr.contains("attached") { return }
+            if !process.isRunning { break }
+            usleep(20_000)
+        }
+        throw HarnessError.notAttached(stderr)
+    }
+
+    var stderr: String { (try? String(contentsOf: stderrURL, encoding: .utf8)) ?? "" }
+    var stdoutData: Data { (try? Data(contentsOf: stdoutURL)) ?? Data() }
+    var lines: [String] { String(decoding: stdoutData, as: UTF8.self).split(separator: "\n").map(String.init) }
+
+    /// SIGINT, then the exit status once it has drained and flushed.
+    @discardableResult
+    func stop(signal: Int32 = SIGINT) -> Int32 {
+        if process.isRunning { kill(process.processIdentifier, signal) }
+        return waitForExit()
+    }
+
+    func waitForExit(timeout: TimeInterval = 30) -> Int32 {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            return -1
+        }
+        return process.terminationStatus
+    }
+
+    /// Every JSON line parsed; a line that is not a JSON object fails the test.
+    func events(sourceLocation: SourceLocation = #_sourceLocation) -> [[String: Any]] {
+        lines.compactMap { line in
+            let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(object != nil, "not a JSON object: \(line)", sourceLocation: sourceLocation)
+            return object
+        }
+    }
+
+    deinit {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        try? FileManager.default.removeItem(at: stdoutURL)
+        try? FileManager.default.removeItem(at: stderrURL)
+    }
+}
+
+enum HarnessError: Error, CustomStringConvertible {
+    case notAttached(String)
+    case failed(String)
+
+    var description: String {
+        switch self {
+        case .notAttached(let stderr): "bindsnoop did not attach; its stderr:\n\(stderr)"
+        case .failed(let detail): detail
+        }
+    }
+}
+
+/// Output and status of a finished child process.
+struct Finished {
+    var status: Int32
+    var stdout: String
+    var stderr: String
+    var pid: Int32
+}
+
+/// Runs a program to completion, optionally feeding stdin after `beforeInput` ran with its pid.
+@discardableResult
+func run(_ executable: URL, _ arguments: [String], input: String? = nil,
+         beforeInput: ((Int32) throws -> Void)? = nil) throws -> Finished {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    let out = Pipe(), err = Pipe(), inPipe = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
+    try process.run()
+    if let input {
+        try beforeInput?(process.processIdentifier)
+        inPipe.fileHandleForWriting.write(Data(input.utf8))
+        try inPipe.fileHandleForWriting.close()
+    }
+    let stdout = out.fileHandleForReading.readDataToEndOfFile()
+    let stderr = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return Finished(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                    stderr: String(decoding: stderr, as: UTF8.self), pid: process.processIdentifier)
+}
+
+/// bindgen's result lines: `ok PORT` or `err ERRNO`.
+extension Finished {
+    var bindResults: [String] { stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix("ok") || $0.hasPrefix("err") } }
+}
+
+/// Checks lines against the schema with the real jsonschema validator.
+func validateAgainstSchema(_ lines: [String], sourceLocation: SourceLocation = #_sourceLocation) throws {
+    guard !lines.isEmpty else { return }
+    let file = Harness.temporaryFile("events.ndjson")
+    defer { try? FileManager.default.removeItem(at: file) }
+    try Data((lines.joined(separator: "\n") + "\n").utf8).write(to: file)
+    let result = try run(URL(fileURLWithPath: "/usr/bin/env"),
+                         ["python3", Harness.validator.path, Harness.schema.path, file.path])
+    #expect(result.status == 0, "schema validation failed:\n\(result.stdout)\(result.stderr)", sourceLocation: sourceLocation)
+}
+
+extension Dictionary where Key == String, Value == Any {
+    func path(_ dotted: String) -> Any? {
+        var current: Any? = self
+        for key in dotted.split(separator: ".") {
+            current = (current as? [String: Any])?[String(key)]
+        }
+        return current
+    }
+}
