@@ -38,8 +38,10 @@ let package = Package(
         // Bind load generator: the tests' and benchmarks' source of real binds.
         .executableTarget(
             name: "bindgen",
-            dependencies: [.product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["CIOUringBind", .product(name: "ArgumentParser", package: "swift-argument-parser")]
         ),
+        // bindgen's io_uring bind (IORING_OP_BIND), through raw system calls.
+        .target(name: "CIOUringBind"),
         .testTarget(name: "BindsnoopCoreTests", dependencies: ["BindsnoopCore"]),
         .testTarget(name: "EndToEndTests", dependencies: ["BindsnoopCore"]),
     ]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CIOUringBind
 import Foundation
 
 /// Makes real bind() calls for bindsnoop's tests and benchmarks: one
@@ -21,6 +22,8 @@ struct BindGen: ParsableCommand {
     var opt: String = ""
     @Option(help: "SO_BINDTODEVICE interface name.") var device: String?
     @Option(help: "Switch to this uid before binding.") var uid: UInt32?
+    @Flag(help: "Submit the bind through io_uring (IORING_OP_BIND, Linux 6.11+) instead of bind(2).")
+    var ioUring = false
     @Flag(help: "Keep every socket open until the end (a second bind to a fixed port then fails).") var keep = false
     @Flag(help: "Print nothing per bind.") var quiet = false
     @Flag(help: "Print a JSON summary (binds, failures, seconds) at the end.") var summary = false
@@ -38,7 +41,7 @@ struct BindGen: ParsableCommand {
         if waitStdin { _ = readLine() }
         if let commHex { try setComm(hex: commHex) }
         let plan = try BindPlan(family: family, transport: transport, address: addr, port: port,
-                                options: opt, device: device)
+                                options: opt, device: device, ioUring: ioUring)
         let start = Date()
         let results = runThreads(plan: plan)
         let elapsed = Date().timeIntervalSince(start)
@@ -131,8 +134,11 @@ struct BindPlan: Sendable {
     let address: [UInt8]  // a sockaddr_in or sockaddr_in6
     let options: [Int32: Int32]  // (level << 16 | name) → value
     let device: String?
+    let ioUring: Bool
 
-    init(family: Int, transport: String, address: String?, port: UInt16, options: String, device: String?) throws {
+    init(family: Int, transport: String, address: String?, port: UInt16, options: String, device: String?,
+         ioUring: Bool) throws {
+        self.ioUring = ioUring
         guard family == 4 || family == 6 else { throw ValidationError("--family must be 4 or 6") }
         self.family = family == 4 ? AF_INET : AF_INET6
         switch transport {
@@ -182,8 +188,13 @@ struct BindPlan: Sendable {
         if let device {
             _ = device.withCString { setsockopt(fd, SOL_SOCKET, SO_BINDTODEVICE, $0, socklen_t(strlen($0) + 1)) }
         }
-        let rc = address.withUnsafeBytes { raw in
-            bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
+        let rc = address.withUnsafeBytes { raw -> Int32 in
+            if ioUring {
+                let result = bindgen_io_uring_bind(fd, raw.baseAddress, UInt32(raw.count))
+                errno = -result
+                return result == 0 ? 0 : -1
+            }
+            return bind(fd, raw.baseAddress!.assumingMemoryBound(to: sockaddr.self), socklen_t(raw.count))
         }
         guard rc == 0 else { return (fd, .failure(errno: errno)) }
         var bound = sockaddr_in6()

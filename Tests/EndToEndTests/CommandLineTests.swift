@@ -62,6 +62,9 @@ import Testing
         let auto = try run(Harness.bindsnoop, ["--duration", "0.3"])
         #expect(auto.status == 0)
         #expect(auto.stderr.contains("attached: tracing bind() in \(firstWorking) mode"), "\(auto.stderr)")
+        if let expected = Harness.expectedAutoMode {
+            #expect(firstWorking == expected, "auto chose \(firstWorking) on this kernel")
+        }
     }
 
     @Test func maxEventsStopsByItself() throws {

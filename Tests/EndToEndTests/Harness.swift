@@ -19,6 +19,13 @@ enum Harness {
 
     static var isRoot: Bool { geteuid() == 0 }
 
+    /// BINDSNOOP_TEST_PROBE=fentry|kprobe|tracepoint: run every tracer in
+    /// that mode (the kernel matrix sets it); otherwise the tool chooses.
+    static let probe: String? = ProcessInfo.processInfo.environment["BINDSNOOP_TEST_PROBE"]
+
+    /// BINDSNOOP_TEST_EXPECT_AUTO: the mode `--probe auto` must choose on this kernel.
+    static let expectedAutoMode: String? = ProcessInfo.processInfo.environment["BINDSNOOP_TEST_EXPECT_AUTO"]
+
     static func temporaryFile(_ name: String) -> URL {
         FileManager.default.temporaryDirectory.appending(path: "bindsnoop-test-\(getpid())-\(UUID().uuidString)-\(name)")
     }
@@ -35,7 +42,7 @@ final class Tracer {
         FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
         FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         process.executableURL = Harness.bindsnoop
-        process.arguments = arguments
+        process.arguments = arguments + (Harness.probe.map { ["--probe", $0] } ?? [])
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         try process.run()
