@@ -11,10 +11,13 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // libbpf and the event record shared with the kernel program.
         .systemLibrary(name: "CBindsnoop", path: "Sources/CBindsnoop"),
+        // libzstd, for rotated files.
+        .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
         // Turns the compiled BPF object into Swift source (base64).
         .executableTarget(name: "bpf-embed", path: "Sources/bpf-embed"),
         // Compiles bpf/*.bpf.c with clang and embeds the object.
@@ -23,7 +26,9 @@ let package = Package(
             name: "BindsnoopCore",
             dependencies: [
                 "CBindsnoop",
+                "CZstd",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
             ],
             plugins: ["EmbedBPF"]
         ),

@@ -1,5 +1,6 @@
 import ArgumentParser
 import BindsnoopCore
+import Foundation
 import Logging
 
 #if canImport(Glibc)
@@ -20,11 +21,19 @@ struct Bindsnoop: ParsableCommand {
               bindsnoop -P 80,443 --outcome failure failed binds to port 80 or 443
               bindsnoop --format table -t -U        BCC-style columns
 
+            Settings come from --config FILE (YAML), then BINDSNOOP_* environment \
+            variables, then flags, each overriding the one before; outputs (stdout, a \
+            rotating zstd-compressed file, a forwarder's Unix socket) are configured there \
+            (see docs/bindsnoop.example.yaml).
+
             Exit codes: 0 stopped normally (signal, --max-events, --duration, closed stdout); \
             64 bad flag or value; 69 no attach mode works on this kernel; 70 broken build; \
-            74 output error; 77 not root (needs CAP_BPF and CAP_PERFMON).
+            74 output error; 77 not root (needs CAP_BPF and CAP_PERFMON); 78 bad configuration.
             """
     )
+
+    @Option(help: ArgumentHelp("YAML configuration file (flags and BINDSNOOP_* variables override it).", valueName: "FILE"))
+    var config: String?
 
     @Option(name: [.short, .long], help: ArgumentHelp("Only binds by this process id.", valueName: "PID"))
     var pid: Int64?
@@ -38,11 +47,11 @@ struct Bindsnoop: ParsableCommand {
     @Option(help: ArgumentHelp("Only binds by tasks in this cgroup v2 directory or below.", valueName: "PATH"))
     var cgroup: String?
 
-    @Option(help: "Which results to report: all, success or failure.")
-    var outcome: OutcomeFilter = .all
+    @Option(help: "Which results to report: all (default), success or failure.")
+    var outcome: OutcomeFilter?
 
-    @Option(help: "Output: json (one event per line) or table (BCC's columns).")
-    var format: OutputFormat = .json
+    @Option(help: "Output: json (one event per line, default) or table (BCC's columns).")
+    var format: OutputFormat?
 
     @Flag(name: .customShort("t"), help: "Table: include a TIME column (UTC).")
     var timestamp = false
@@ -59,11 +68,11 @@ struct Bindsnoop: ParsableCommand {
     @Option(help: ArgumentHelp("Stop after this many seconds.", valueName: "SECONDS"))
     var duration: Double?
 
-    @Option(help: "Attach mode: auto (first that works of fentry, kprobe, tracepoint), fentry, kprobe or tracepoint.")
-    var probe: ProbeSelection = .auto
+    @Option(help: "Attach mode: auto (default: first that works of fentry, kprobe, tracepoint), fentry, kprobe or tracepoint.")
+    var probe: ProbeSelection?
 
-    @Option(help: ArgumentHelp("Kernel ring buffer size: a power of two, at least 4KiB.", valueName: "SIZE"))
-    var ringBufferSize: ByteSize = ByteSize(argument: "4MiB")!
+    @Option(help: ArgumentHelp("Kernel ring buffer size: a power of two from 4KiB to 1GiB (default 4MiB).", valueName: "SIZE"))
+    var ringBufferSize: ByteSize?
 
     @Flag(name: .shortAndLong, help: "More diagnostics on stderr (-vv: libbpf's too).")
     var verbose: Int
@@ -72,14 +81,13 @@ struct Bindsnoop: ParsableCommand {
     var quiet = false
 
     mutating func validate() throws {
-        if let pid, pid <= 0 || pid > Int64(Int32.max) {
-            throw ValidationError("--pid \(pid) is not a process id: give a positive number")
-        }
-        if let uid, uid < 0 || uid >= Int64(UInt32.max) {
-            throw ValidationError("--uid \(uid) is not a user id: give a number from 0 to 4294967294")
-        }
-        if let port, port.ports.count > KernelFilter.maxPorts {
-            throw ValidationError("--port lists \(port.ports.count) ports: at most \(KernelFilter.maxPorts) are allowed")
+        do {
+            if let pid { _ = try Validate.pid(pid, key: "--pid") }
+            if let uid { _ = try Validate.uid(uid, key: "--uid") }
+            if let port { _ = try Validate.ports(port.ports, key: "--port") }
+            if let ringBufferSize { _ = try Validate.ringBufferSize(ringBufferSize.bytes, key: "--ring-buffer-size") }
+        } catch {
+            throw ValidationError(error.description)
         }
         if let maxEvents, maxEvents == 0 {
             throw ValidationError("--max-events must be at least 1")
@@ -87,13 +95,25 @@ struct Bindsnoop: ParsableCommand {
         if let duration, !(duration > 0 && duration.isFinite) {
             throw ValidationError("--duration must be a positive number of seconds")
         }
-        let size = ringBufferSize.bytes
-        if size < 4096 || size > 1 << 30 || size & (size - 1) != 0 {
-            throw ValidationError("--ring-buffer-size \(size) must be a power of two from 4KiB to 1GiB, e.g. 4MiB")
-        }
-        if format == .json && (timestamp || printUID || wide) {
-            throw ValidationError("-t, -U and -w apply to --format table only")
-        }
+    }
+
+    /// The file, then the environment, then these flags.
+    private func resolveConfiguration() throws(ConfigError) -> Configuration {
+        var resolved = try ConfigurationLoader.load(file: config, environment: ProcessInfo.processInfo.environment)
+        if let pid { resolved.filter.pid = UInt32(pid) }
+        if let uid { resolved.filter.uid = UInt32(uid) }
+        if let port { resolved.filter.ports = port.ports }
+        if let cgroup { resolved.filter.cgroupPath = cgroup }
+        if let outcome { resolved.filter.outcome = outcome }
+        if let format { resolved.format = format }
+        if timestamp { resolved.table.timestamp = true }
+        if printUID { resolved.table.uid = true }
+        if wide { resolved.table.wide = true }
+        if let maxEvents { resolved.limits.maxEvents = maxEvents }
+        if let duration { resolved.limits.duration = duration }
+        if let probe { resolved.probe = probe }
+        if let ringBufferSize { resolved.ringBufferSize = ringBufferSize.bytes }
+        return resolved
     }
 
     func run() throws {
@@ -102,22 +122,40 @@ struct Bindsnoop: ParsableCommand {
         let logger = Logger(label: "bindsnoop") { _ in StderrLogHandler(logLevel: level) }
         BPFTracer.setLibbpfVerbosity(verbose)
 
-        let filter = KernelFilter(pid: pid.map { UInt32($0) }, uid: uid.map { UInt32($0) }, cgroupPath: cgroup,
-                                  outcome: outcome, ports: port?.ports ?? [])
+        let settings: Configuration
+        do {
+            settings = try resolveConfiguration()
+        } catch {
+            fail(error.description, code: BindsnoopExit.config)
+        }
+        let table = settings.table
+        if settings.format == .json && (table.timestamp || table.uid || table.wide) {
+            fail("-t, -U and -w apply to --format table only", code: BindsnoopExit.usage)
+        }
+        let encoder = EventEncoder(host: .current())
+        let sinks: [Sink]
+        do {
+            sinks = try SinkFactory.make(settings.sinks, encoder: encoder, logger: logger)
+        } catch {
+            fail(error.description, code: BindsnoopExit.config)
+        }
+
         let tracer: BPFTracer
         do {
-            tracer = try BPFTracer.start(selection: probe, filter: filter,
-                                         ringBufferBytes: UInt32(ringBufferSize.bytes), logger: logger)
+            tracer = try BPFTracer.start(selection: settings.probe, filter: settings.filter,
+                                         ringBufferBytes: UInt32(settings.ringBufferSize), logger: logger)
         } catch {
             fail(error.description, code: BindsnoopExit.code(for: error))
         }
-        let table = format == .table ? TableEncoder(showTimestamp: timestamp, showUID: printUID, wide: wide) : nil
-        let session = TraceSession(tracer: tracer, json: EventEncoder(host: .current()), table: table,
-                                   sinks: [FileDescriptorSink.standardOutput()],
-                                   limits: SessionLimits(maxEvents: maxEvents, duration: duration), logger: logger)
+        let tableEncoder = settings.format == .table
+            ? TableEncoder(showTimestamp: table.timestamp, showUID: table.uid, wide: table.wide) : nil
+        let session = TraceSession(tracer: tracer, json: encoder, table: tableEncoder, sinks: sinks,
+                                   limits: settings.limits, logger: logger)
         do {
             _ = try session.run(signals: signals) {
-                logger.info("attached: tracing bind() in \(tracer.mode.rawValue) mode", metadata: ["mode": "\(tracer.mode.rawValue)"])
+                logger.info("attached: tracing bind() in \(tracer.mode.rawValue) mode", metadata: [
+                    "mode": "\(tracer.mode.rawValue)", "outputs": "\(sinks.map(\.name).joined(separator: ","))",
+                ])
                 SystemdNotifier.notify("READY=1")
             }
         } catch {

@@ -149,22 +149,33 @@ public struct EventEncoder {
 }
 
 extension EventEncoder {
-    /// The in-band record of events that never became lines: `source` is
-    /// `kernel` (ring buffer full) or a sink's name (its buffer overflowed).
-    public func encodeLoss(source: StaticString, lost: UInt64, total: UInt64, unixNanoseconds: Int64,
-                           sequence: UInt64, into out: inout OutputBuffer) {
+    /// The in-band record of events that never became lines. `source` is
+    /// `kernel` (ring buffer full; the record takes the next sequence number)
+    /// or a sink's name (its buffer overflowed; the record goes to that sink
+    /// only, carries no sequence of its own, and names the range it lost).
+    public func encodeLoss(source: String, lost: UInt64, total: UInt64, unixNanoseconds: Int64,
+                           sequence: UInt64?, range: ClosedRange<UInt64>? = nil, into out: inout OutputBuffer) {
         out.append("{\"@timestamp\":\"")
         RFC3339.append(unixNanoseconds: unixNanoseconds, to: &out)
-        out.append("\",\"event\":{\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"events-lost\",\"sequence\":")
-        out.append(decimal: sequence)
+        out.append("\",\"event\":{\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"events-lost\"")
+        if let sequence {
+            out.append(",\"sequence\":")
+            out.append(decimal: sequence)
+        }
         out.append("},")
         out.append(contentsOf: host)
-        out.append(",\"bind\":{\"lost\":{\"source\":\"")
-        out.append(source)
-        out.append("\",\"events\":")
+        out.append(",\"bind\":{\"lost\":{\"source\":")
+        out.appendJSONString(source)
+        out.append(",\"events\":")
         out.append(decimal: lost)
         out.append(",\"total\":")
         out.append(decimal: total)
+        if let range {
+            out.append(",\"first_sequence\":")
+            out.append(decimal: range.lowerBound)
+            out.append(",\"last_sequence\":")
+            out.append(decimal: range.upperBound)
+        }
         out.append("}}}\n")
     }
 }

@@ -38,15 +38,16 @@ public final class TraceSession {
     private var json: EventEncoder
     /// Set for `--format table`; JSON otherwise.
     private var table: TableEncoder?
-    private let sinks: [Sink]
+    private var sinks: [Sink]
     private let limits: SessionLimits
     private let logger: Logger
     private var buffer = OutputBuffer(capacity: 1 << 20)
+    private var lineEnds: [Int] = []
+    private var lineSequences: [UInt64] = []
     private var sequence: UInt64 = 0
     private var eventsWritten: UInt64 = 0
     private var malformed: UInt64 = 0
     private var lostReported: UInt64 = 0
-    private var lossSource: StaticString = "kernel"
 
     public init(tracer: BPFTracer, json: EventEncoder, table: TableEncoder?, sinks: [Sink], limits: SessionLimits,
                 logger: Logger) {
@@ -90,22 +91,27 @@ public final class TraceSession {
             let now = monotonicSeconds()
             var timeout = nextHousekeeping - now
             if let deadline { timeout = min(timeout, deadline - now) }
+            if sinks.contains(where: \.hasPending) { timeout = min(timeout, 0.05) }
             let ready = bindsnoop_epoll_wait(poller, &tags, 2, Int32(max(timeout, 0) * 1000) + 1)
-            if ready > 0, tags[0..<Int(ready)].contains(signalTag),
-               signals.drain().contains(where: { $0 == .stop }) {
-                reason = .signal
+            var reopen = false
+            if ready > 0, tags[0..<Int(ready)].contains(signalTag) {
+                let received = signals.drain()
+                if received.contains(.stop) { reason = .signal }
+                reopen = received.contains(.reopen)
             }
             if consume(ring) { reason = .maxEvents }
-            if monotonicSeconds() >= nextHousekeeping {
+            let housekeeping = monotonicSeconds() >= nextHousekeeping
+            if housekeeping {
                 reportKernelLoss()
                 refreshCaches()
                 nextHousekeeping = monotonicSeconds() + 1
             }
-            do {
-                try flushBuffer()
-            } catch .readerGone {
-                reason = .readerGone
+            try flushBuffer()
+            try forEachSink { sink throws(SinkError) in
+                if reopen { try sink.reopen() }
+                if housekeeping || sink.hasPending { try sink.housekeeping() }
             }
+            if sinks.isEmpty { reason = .readerGone }
             if let deadline, monotonicSeconds() >= deadline { reason = reason ?? .duration }
         }
         return try finish(ring: ring, reason: reason!)
@@ -113,14 +119,10 @@ public final class TraceSession {
 
     /// Drains what the kernel still holds, reports loss, flushes every sink.
     private func finish(ring: OpaquePointer, reason: StopReason) throws(SinkError) -> SessionSummary {
-        if reason != .readerGone {
-            if reason != .maxEvents { _ = consume(ring) }
-            reportKernelLoss()
-            do {
-                try flushBuffer()
-                for sink in sinks { try sink.flush() }
-            } catch .readerGone {}
-        }
+        if reason != .maxEvents { _ = consume(ring) }
+        reportKernelLoss()
+        try flushBuffer()
+        try forEachSink { sink throws(SinkError) in try sink.flush() }
         for sink in sinks { sink.close() }
         let summary = SessionSummary(eventsWritten: eventsWritten, eventsLostInKernel: tracer.lostEvents(),
                                      malformedRecords: malformed, stopReason: reason)
@@ -152,6 +154,8 @@ public final class TraceSession {
         } else {
             json.encode(record, sequence: sequence, into: &buffer)
         }
+        lineEnds.append(buffer.count)
+        lineSequences.append(sequence)
         if let max = limits.maxEvents, eventsWritten >= max { return stopConsuming }
         return 0
     }
@@ -167,7 +171,9 @@ public final class TraceSession {
         guard table == nil else { return }
         sequence += 1
         json.encodeLoss(source: "kernel", lost: lost, total: total, unixNanoseconds: realtimeNanoseconds(),
-                           sequence: sequence, into: &buffer)
+                        sequence: sequence, into: &buffer)
+        lineEnds.append(buffer.count)
+        lineSequences.append(sequence)
     }
 
     private func refreshCaches() {
@@ -179,20 +185,40 @@ public final class TraceSession {
         table?.clock.resynchronize()
     }
 
+    /// One write per sink for everything encoded since the last flush.
     private func flushBuffer() throws(SinkError) {
         guard !buffer.isEmpty else { return }
-        defer { buffer.removeAll() }
-        for sink in sinks {
-            let failure: SinkError? = buffer.bytes.withUnsafeBytes { lines in
-                do throws(SinkError) {
-                    try sink.write(lines)
-                    return nil
-                } catch {
-                    return error
-                }
-            }
-            if let failure { throw failure }
+        defer {
+            buffer.removeAll()
+            lineEnds.removeAll(keepingCapacity: true)
+            lineSequences.removeAll(keepingCapacity: true)
         }
+        let failure: SinkError? = buffer.bytes.withUnsafeBytes { bytes in
+            let batch = LineBatch(bytes: bytes, lineEnds: lineEnds, sequences: lineSequences)
+            do throws(SinkError) {
+                try forEachSink { sink throws(SinkError) in try sink.write(batch) }
+                return nil
+            } catch {
+                return error
+            }
+        }
+        if let failure { throw failure }
+    }
+
+    /// Runs `body` on every sink; a sink whose reader went away is closed and
+    /// dropped (the others go on), any other failure ends the run.
+    private func forEachSink(_ body: (Sink) throws(SinkError) -> Void) throws(SinkError) {
+        var gone: [ObjectIdentifier] = []
+        for sink in sinks {
+            do {
+                try body(sink)
+            } catch .readerGone(let name) {
+                logger.info("output closed by its reader", metadata: ["sink": "\(name)"])
+                sink.close()
+                gone.append(ObjectIdentifier(sink))
+            }
+        }
+        if !gone.isEmpty { sinks.removeAll { gone.contains(ObjectIdentifier($0)) } }
     }
 }
 

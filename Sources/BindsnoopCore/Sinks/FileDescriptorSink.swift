@@ -16,13 +16,9 @@ public final class FileDescriptorSink: Sink {
         FileDescriptorSink(fd: STDOUT_FILENO, name: "stdout")
     }
 
-    public func write(_ lines: UnsafeRawBufferPointer) throws(SinkError) {
-        try writeAll(fd: fd, lines, sink: name)
+    public func write(_ batch: LineBatch) throws(SinkError) {
+        try writeAll(fd: fd, batch.bytes, sink: name)
     }
-
-    public func flush() throws(SinkError) {}
-
-    public func close() {}
 }
 
 /// write(2) until every byte is out; waits on a non-blocking descriptor.

@@ -1,0 +1,113 @@
+import Foundation
+
+/// A byte count in configuration: a number of bytes or a string such as `64MiB`.
+public struct ByteCount: Decodable, Equatable, Sendable, CustomStringConvertible {
+    public var bytes: UInt64
+
+    public init(_ bytes: UInt64) { self.bytes = bytes }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(Int64.self) {
+            guard number >= 0 else { throw container.invalid("must not be negative, got \(number)") }
+            bytes = UInt64(number)
+            return
+        }
+        let text = try container.decode(String.self)
+        guard !text.hasPrefix("-") else { throw container.invalid("must not be negative, got \(text)") }
+        guard let parsed = parseByteSize(text) else {
+            throw container.invalid("'\(text)' is not a size: write e.g. 64MiB, 512KiB, 1G or a number of bytes")
+        }
+        bytes = parsed
+    }
+
+    public var description: String { "\(bytes) bytes" }
+}
+
+/// A duration in configuration: seconds as a number, or a string with a unit: `500ms`, `30s`, `15m`, `1h`, `1d`.
+public struct Seconds: Decodable, Equatable, Sendable {
+    public var value: Double
+
+    public init(_ value: Double) { self.value = value }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(Double.self) {
+            guard number > 0, number.isFinite else { throw container.invalid("must be a positive duration, got \(number)") }
+            value = number
+            return
+        }
+        let text = try container.decode(String.self)
+        guard let parsed = parseDuration(text) else {
+            throw container.invalid("'\(text)' is not a duration: write e.g. 30s, 15m, 1h or a number of seconds")
+        }
+        value = parsed
+    }
+}
+
+public func parseDuration(_ text: String) -> Double? {
+    let trimmed = text.trimmingCharacters(in: .whitespaces)
+    let number = trimmed.prefix { $0.isNumber || $0 == "." }
+    guard let value = Double(number), value > 0, value.isFinite else { return nil }
+    switch trimmed.dropFirst(number.count).trimmingCharacters(in: .whitespaces) {
+    case "", "s": return value
+    case "ms": return value / 1000
+    case "m": return value * 60
+    case "h": return value * 3600
+    case "d": return value * 86400
+    default: return nil
+    }
+}
+
+/// Ports as a YAML list or a comma-separated string (environment variables).
+struct PortListValue: Decodable, Equatable {
+    var ports: [UInt16]
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let list = try? container.decode([Int].self) {
+            ports = try list.map { try Self.port($0, container) }
+        } else if let single = try? container.decode(Int.self) {
+            ports = [try Self.port(single, container)]
+        } else {
+            let text = try container.decode(String.self)
+            ports = try text.split(separator: ",").map { item in
+                guard let value = Int(item.trimmingCharacters(in: .whitespaces)) else {
+                    throw container.invalid("'\(item)' is not a port number")
+                }
+                return try Self.port(value, container)
+            }
+        }
+    }
+
+    private static func port(_ value: Int, _ container: SingleValueDecodingContainer) throws -> UInt16 {
+        guard let port = UInt16(exactly: value) else { throw container.invalid("\(value) is not a port: ports are 0 to 65535") }
+        return port
+    }
+}
+
+extension SingleValueDecodingContainer {
+    func invalid(_ message: String) -> DecodingError {
+        DecodingError.dataCorruptedError(in: self, debugDescription: message)
+    }
+}
+
+/// Keys a section accepts; anything else is refused, so typos do not pass silently.
+struct AnyKey: CodingKey {
+    var stringValue: String
+    var intValue: Int? { nil }
+    init(stringValue: String) { self.stringValue = stringValue }
+    init?(intValue: Int) { nil }
+}
+
+extension Decoder {
+    func rejectUnknownKeys<Key: CodingKey & CaseIterable>(_ known: Key.Type) throws {
+        let container = try self.container(keyedBy: AnyKey.self)
+        let allowed = Set(Key.allCases.map(\.stringValue))
+        for key in container.allKeys where !allowed.contains(key.stringValue) {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: codingPath + [key],
+                debugDescription: "unknown key; this section takes \(allowed.sorted().joined(separator: ", "))"))
+        }
+    }
+}

@@ -1,0 +1,67 @@
+/// Everything a run is told: what to trace, how to encode it, where to send it.
+/// Built from defaults, then a YAML file, then BINDSNOOP_* variables, then
+/// command-line flags, each overriding the one before.
+public struct Configuration: Equatable, Sendable {
+    public var probe: ProbeSelection = .auto
+    public var format: OutputFormat = .json
+    public var ringBufferSize: UInt64 = 4 << 20
+    public var filter = KernelFilter()
+    public var table = TableOptions()
+    public var limits = SessionLimits()
+    public var sinks = SinkSettings()
+    /// Run as this user once attached (privileges dropped).
+    public var user: String?
+
+    public init() {}
+}
+
+public struct TableOptions: Equatable, Sendable {
+    public var timestamp = false
+    public var uid = false
+    public var wide = false
+
+    public init() {}
+}
+
+public struct SinkSettings: Equatable, Sendable {
+    /// nil: on when no other sink is configured.
+    public var stdout: Bool?
+    public var file: FileSinkSettings?
+    public var unix: UnixSinkSettings?
+
+    public init() {}
+
+    public var stdoutEnabled: Bool { stdout ?? (file == nil && unix == nil) }
+}
+
+public struct FileSinkSettings: Equatable, Sendable {
+    public enum Compression: String, Sendable, CaseIterable { case zstd, none }
+
+    /// The active file; rotated files sit beside it.
+    public var path: String
+    public var maxSize: UInt64 = 64 << 20
+    public var maxAge: Double?
+    /// Rotated files kept (the active one not counted).
+    public var maxFiles = 10
+    public var maxTotalSize: UInt64?
+    public var compression: Compression = .zstd
+    public var level: Int32 = 3
+    public var mode: UInt32 = 0o640
+
+    public init(path: String) {
+        self.path = path
+    }
+}
+
+public struct UnixSinkSettings: Equatable, Sendable {
+    public enum Mode: String, Sendable, CaseIterable { case stream, datagram }
+
+    public var path: String
+    public var mode: Mode = .stream
+    /// Bytes held while the forwarder is away; the oldest lines go first.
+    public var buffer: UInt64 = 8 << 20
+
+    public init(path: String) {
+        self.path = path
+    }
+}

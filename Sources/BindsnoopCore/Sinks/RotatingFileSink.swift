@@ -1,0 +1,143 @@
+import Foundation
+
+/// NDJSON to a file a forwarder can tail. At `max_size` or `max_age`, or on
+/// SIGHUP, the file is closed between two lines, renamed with a UTC
+/// timestamp and compressed with zstd on another thread; `max_files` and
+/// `max_total_size` bound what is kept. Only whole lines are written, files
+/// are opened with O_NOFOLLOW, and what a crash left behind (a partial last
+/// line, an uncompressed rotated file, a partial .zst) is repaired at start.
+public final class RotatingFileSink: Sink {
+    public let name = "file"
+    private let settings: FileSinkSettings
+    private let directory: String
+    private let names: RotatedFileNames
+    private let policy: RotationPolicy
+    private var compressor: BackgroundCompressor!
+    private var fd: Int32 = -1
+    private var size: UInt64 = 0
+    private var openedAt: Double = 0
+    private let log: @Sendable (String) -> Void
+
+    public init(settings: FileSinkSettings, log: @escaping @Sendable (String) -> Void) throws(SinkError) {
+        self.settings = settings
+        let url = URL(fileURLWithPath: settings.path)
+        directory = url.deletingLastPathComponent().path
+        names = RotatedFileNames(activeName: url.lastPathComponent)
+        policy = RotationPolicy(maxSize: settings.maxSize, maxAge: settings.maxAge, maxFiles: settings.maxFiles,
+                                maxTotalSize: settings.maxTotalSize)
+        self.log = log
+        try SafeFiles.prepareDirectory(directory, key: "sinks.file.path")
+        let (directory, names, policy) = (self.directory, self.names, self.policy)
+        let kept: RotatedFileNames.Kind = settings.compression == .zstd ? .compressed : .plain
+        compressor = BackgroundCompressor(
+            compressor: settings.compression == .zstd ? ZstdCompressor(level: settings.level, mode: mode_t(settings.mode)) : nil,
+            afterEach: { Self.enforceRetention(directory: directory, names: names, kind: kept, policy: policy, log: log) },
+            onError: log)
+        recoverFromCrash()
+        do {
+            try openActive()
+        } catch {
+            compressor.stop()
+            throw error
+        }
+    }
+
+    public func write(_ batch: LineBatch) throws(SinkError) {
+        var start = 0  // first line of the run not yet written
+        var runBytes = 0
+        for i in 0..<batch.count {
+            let lineBytes = batch.line(i).count
+            if policy.needsRotation(currentSize: size + UInt64(runBytes), lineBytes: lineBytes) {
+                try writeLines(batch, from: start, to: i)
+                try rotate()
+                start = i
+                runBytes = 0
+            }
+            runBytes += lineBytes
+        }
+        try writeLines(batch, from: start, to: batch.count)
+    }
+
+    public func housekeeping() throws(SinkError) {
+        if policy.isTooOld(currentSize: size, openedAt: openedAt, now: monotonicSeconds()) {
+            try rotate()
+        }
+    }
+
+    public func reopen() throws(SinkError) {
+        if size > 0 { try rotate() }
+    }
+
+    public func flush() throws(SinkError) {
+        if fd >= 0 { fsync(fd) }
+    }
+
+    /// Finishes the current file (it stays the active one) and waits for compression.
+    public func close() {
+        if fd >= 0 {
+            fsync(fd)
+            Glibc.close(fd)
+            fd = -1
+        }
+        compressor.stop()
+    }
+
+    private func writeLines(_ batch: LineBatch, from first: Int, to end: Int) throws(SinkError) {
+        guard end > first else { return }
+        let startOffset = first == 0 ? 0 : batch.lineEnds[first - 1]
+        let bytes = UnsafeRawBufferPointer(rebasing: batch.bytes[startOffset..<batch.lineEnds[end - 1]])
+        try writeAll(fd: fd, bytes, sink: name)
+        size += UInt64(bytes.count)
+    }
+
+    private func rotate() throws(SinkError) {
+        if fd >= 0 {
+            fsync(fd)
+            Glibc.close(fd)
+            fd = -1
+        }
+        let rotated = "\(directory)/\(names.rotatedName(unixNanoseconds: realtimeNanoseconds()))"
+        guard rename(settings.path, rotated) == 0 else { throw .failed(sink: name, errno: errno) }
+        compressor.enqueue(rotated)
+        try openActive()
+    }
+
+    private func openActive() throws(SinkError) {
+        let (descriptor, existing) = try SafeFiles.openForAppend(settings.path, mode: mode_t(settings.mode), key: "sinks.file.path")
+        fd = descriptor
+        size = existing
+        openedAt = monotonicSeconds()
+    }
+
+    /// A kill -9 can leave a rotated file uncompressed or a .zst.tmp half
+    /// written: finish the first, remove the second. A partial last line in
+    /// the active file is cut (`SafeFiles.openForAppend`).
+    private func recoverFromCrash() {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        for entry in entries.sorted() {
+            switch names.classify(entry) {
+            case .partialCompression: unlink("\(directory)/\(entry)")
+            case .plain where settings.compression == .zstd: compressor.enqueue("\(directory)/\(entry)")
+            default: break
+            }
+        }
+        compressor.enqueue("")  // retention once at start, even with nothing to compress
+    }
+
+    /// Only finished files of `kind` count: plain files still waiting for
+    /// compression are never deleted.
+    private static func enforceRetention(directory: String, names: RotatedFileNames, kind: RotatedFileNames.Kind,
+                                         policy: RotationPolicy, log: @Sendable (String) -> Void) {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+        var files: [(name: String, bytes: UInt64)] = []
+        for entry in entries {
+            guard names.classify(entry) == kind else { continue }
+            var status = stat()
+            guard lstat("\(directory)/\(entry)", &status) == 0 else { continue }
+            files.append((entry, UInt64(status.st_size)))
+        }
+        for old in policy.filesToDelete(files) where unlink("\(directory)/\(old)") != 0 {
+            log("could not delete old rotated file \(old): \(errorName(errno))")
+        }
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+
+/// Opening the files bindsnoop writes without being tricked: no symlinks,
+/// no directories others may write to, modes as configured.
+enum SafeFiles {
+    /// Creates the directory (0750) if missing; refuses one that others may
+    /// write to or that this process cannot write to.
+    static func prepareDirectory(_ path: String, key: String) throws(SinkError) {
+        var status = stat()
+        if lstat(path, &status) != 0 {
+            guard errno == ENOENT else { throw .setup(ConfigError(key: key, "directory \(path): \(errorName(errno))")) }
+            do {
+                try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o750])
+            } catch {
+                throw .setup(ConfigError(key: key, "cannot create directory \(path): \((error as NSError).localizedDescription)"))
+            }
+            guard lstat(path, &status) == 0 else { throw .setup(ConfigError(key: key, "directory \(path): \(errorName(errno))")) }
+        }
+        guard status.st_mode & S_IFMT == S_IFDIR else {
+            throw .setup(ConfigError(key: key, "\(path) is not a directory (symlinks are refused)"))
+        }
+        guard status.st_mode & S_IWOTH == 0 else {
+            throw .setup(ConfigError(key: key, "directory \(path) is writable by others: chmod o-w it or choose another"))
+        }
+        guard access(path, W_OK) == 0 else {
+            throw .setup(ConfigError(key: key, "directory \(path) is not writable by this user"))
+        }
+    }
+
+    /// Opens (creating with `mode`) for appending whole lines; never through a
+    /// symlink. A last line without its newline (a crash mid-write) is cut.
+    /// Returns the descriptor and the size after repair.
+    static func openForAppend(_ path: String, mode: mode_t, key: String) throws(SinkError) -> (Int32, UInt64) {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            let reason = errno == ELOOP ? "is a symlink: refused" : errorName(errno)
+            throw .setup(ConfigError(key: key, "cannot open \(path): \(reason)"))
+        }
+        var status = stat()
+        fstat(fd, &status)
+        guard status.st_mode & S_IFMT == S_IFREG else {
+            Glibc.close(fd)
+            throw .setup(ConfigError(key: key, "\(path) is not a regular file"))
+        }
+        if status.st_size == 0 { fchmod(fd, mode) }  // new (or empty): the configured mode despite umask
+        let complete = completeLinesLength(path: path, size: UInt64(status.st_size))
+        if complete < UInt64(status.st_size) { ftruncate(fd, off_t(complete)) }
+        return (fd, complete)
+    }
+
+    /// Length up to and including the last newline.
+    static func completeLinesLength(path: String, size: UInt64) -> UInt64 {
+        guard size > 0 else { return 0 }
+        let fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return size }
+        defer { Glibc.close(fd) }
+        var chunk = [UInt8](repeating: 0, count: 64 << 10)
+        var end = size
+        while end > 0 {
+            let start = end > UInt64(chunk.count) ? end - UInt64(chunk.count) : 0
+            let n = pread(fd, &chunk, Int(end - start), off_t(start))
+            guard n > 0 else { return size }
+            if let last = chunk[0..<n].lastIndex(of: UInt8(ascii: "\n")) {
+                return start + UInt64(last) + 1
+            }
+            end = start
+        }
+        return 0
+    }
+}

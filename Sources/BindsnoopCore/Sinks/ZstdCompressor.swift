@@ -1,0 +1,94 @@
+import CZstd
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Compresses one file with libzstd's streaming API into `name.zst`: written
+/// as `name.zst.tmp`, synced, then renamed, so a `.zst` is always complete;
+/// the source is removed only after that.
+public struct ZstdCompressor: Sendable {
+    public var level: Int32
+    public var mode: mode_t
+
+    public init(level: Int32, mode: mode_t) {
+        self.level = level
+        self.mode = mode
+    }
+
+    public enum Failure: Error, CustomStringConvertible {
+        case io(String, Int32)
+        case zstd(String)
+
+        public var description: String {
+            switch self {
+            case .io(let what, let errno): "\(what): \(errorName(errno))"
+            case .zstd(let message): "zstd: \(message)"
+            }
+        }
+    }
+
+    /// Returns the compressed file's path.
+    @discardableResult
+    public func compress(_ path: String) throws(Failure) -> String {
+        let target = path + ".zst"
+        let temporary = target + ".tmp"
+        let input = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard input >= 0 else { throw .io("open \(path)", errno) }
+        defer { Glibc.close(input) }
+        unlink(temporary)
+        let output = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard output >= 0 else { throw .io("create \(temporary)", errno) }
+        do throws(Failure) {
+            try stream(from: input, to: output, name: temporary)
+            guard fsync(output) == 0 else { throw .io("fsync \(temporary)", errno) }
+            Glibc.close(output)
+            guard rename(temporary, target) == 0 else { throw .io("rename \(temporary)", errno) }
+        } catch {
+            Glibc.close(output)
+            unlink(temporary)
+            throw error
+        }
+        unlink(path)
+        return target
+    }
+
+    private func stream(from input: Int32, to output: Int32, name: String) throws(Failure) {
+        guard let context = ZSTD_createCCtx() else { throw .zstd("cannot create a context") }
+        let inBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_CStreamInSize(), alignment: 16)
+        let outBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_CStreamOutSize(), alignment: 16)
+        defer {
+            ZSTD_freeCCtx(context)
+            inBuffer.deallocate()
+            outBuffer.deallocate()
+        }
+        ZSTD_CCtx_setParameter(context, ZSTD_c_compressionLevel, level)
+        ZSTD_CCtx_setParameter(context, ZSTD_c_checksumFlag, 1)
+        while true {
+            let n = read(input, inBuffer.baseAddress, inBuffer.count)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io("read", errno)
+            }
+            let last = n == 0
+            var source = ZSTD_inBuffer(src: inBuffer.baseAddress, size: n, pos: 0)
+            var finished = false
+            repeat {
+                var sink = ZSTD_outBuffer(dst: outBuffer.baseAddress, size: outBuffer.count, pos: 0)
+                let remaining = ZSTD_compressStream2(context, &sink, &source, last ? ZSTD_e_end : ZSTD_e_continue)
+                if ZSTD_isError(remaining) != 0 {
+                    throw .zstd(String(cString: ZSTD_getErrorName(remaining)))
+                }
+                if sink.pos > 0 {
+                    do {
+                        try writeAll(fd: output, UnsafeRawBufferPointer(rebasing: outBuffer[0..<sink.pos]), sink: name)
+                    } catch {
+                        throw .io("write \(name)", errno)
+                    }
+                }
+                finished = last ? remaining == 0 : source.pos == source.size
+            } while !finished
+            if last { return }
+        }
+    }
+}

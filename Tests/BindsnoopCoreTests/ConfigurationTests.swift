@@ -1,0 +1,105 @@
+@testable import BindsnoopCore
+import Foundation
+import Testing
+
+@Suite struct ConfigurationTests {
+    private func write(_ yaml: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appending(path: "bindsnoop-config-\(UUID().uuidString).yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    private func error(file yaml: String? = nil, environment: [String: String] = [:]) throws -> ConfigError? {
+        let path = try yaml.map(write)
+        defer { path.map { try? FileManager.default.removeItem(atPath: $0) } }
+        do {
+            _ = try ConfigurationLoader.load(file: path, environment: environment)
+            return nil
+        } catch {
+            return error
+        }
+    }
+
+    @Test func annotatedExampleLoads() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appending(path: "docs/bindsnoop.example.yaml").path
+        let config = try ConfigurationLoader.load(file: example, environment: [:])
+        #expect(config.sinks.stdoutEnabled == false)
+        #expect(config.sinks.file?.path == "/var/log/bindsnoop/bind.ndjson")
+        #expect(config.sinks.file?.maxSize == 64 << 20)
+        #expect(config.sinks.file?.maxAge == 3600)
+        #expect(config.sinks.file?.mode == 0o640)
+        #expect(config.sinks.unix?.mode == .stream)
+        #expect(config.sinks.unix?.buffer == 8 << 20)
+        #expect(config.ringBufferSize == 4 << 20)
+    }
+
+    @Test func defaultsAreStdoutOnly() throws {
+        let config = try ConfigurationLoader.load(file: nil, environment: ["PATH": "/bin"])
+        #expect(config == Configuration())
+        #expect(config.sinks.stdoutEnabled)
+    }
+
+    @Test func environmentOverridesFile() throws {
+        let path = try write("""
+            filters: {ports: [80], outcome: failure}
+            sinks:
+              file: {path: /var/log/b/bind.ndjson, max_size: 1MiB}
+            """)
+        let config = try ConfigurationLoader.load(file: path, environment: [
+            "BINDSNOOP_SINKS_FILE_MAX_SIZE": "2MiB", "BINDSNOOP_FILTERS_PORTS": "53,853",
+            "BINDSNOOP_SINKS_STDOUT_ENABLED": "true", "BINDSNOOP_LIMITS_DURATION": "90s",
+        ])
+        #expect(config.sinks.file?.maxSize == 2 << 20)
+        #expect(config.filter.ports == [53, 853])
+        #expect(config.filter.outcome == .failure)
+        #expect(config.sinks.stdoutEnabled)
+        #expect(config.limits.duration == 90)
+    }
+
+    @Test(arguments: [
+        ("sinks:\n  file: {path: /x/y.ndjson, max_sise: 1MiB}\n", "sinks.file.max_sise", "unknown key"),
+        ("filters: {pid: many}\n", "filters.pid", "whole number"),
+        ("sinks:\n  file: {path: /x/y.ndjson, max_size: -5}\n", "sinks.file.max_size", "negative"),
+        ("sinks:\n  unix: {path: run/vector.sock}\n", "sinks.unix.path", "absolute"),
+        ("sinks:\n  unix: {path: /run/v.sock, mode: carrier-pigeon}\n", "sinks.unix.mode", "stream, datagram"),
+        ("sinks:\n  file: {max_size: 1MiB}\n", "sinks.file.path", "required"),
+        ("sinks:\n  file: {path: /x/y.ndjson, mode: \"0666\"}\n", "sinks.file.mode", "others"),
+        ("filters: {ports: [80, 70000]}\n", "filters.ports", "65535"),
+        ("probe: uprobe\n", "probe", "auto, fentry"),
+        ("ring_buffer_size: 3000\n", "ring_buffer_size", "power of two"),
+        ("limits: {duration: soon}\n", "limits.duration", "duration"),
+        ("- just\n- a list\n", "", "mapping"),
+        ("a: [unclosed\n", "", "YAML"),
+    ])
+    func badFilesNameTheKey(yaml: String, key: String, problem: String) throws {
+        let failure = try #require(try error(file: yaml))
+        #expect(failure.key.hasSuffix(key), "\(failure)")
+        #expect(failure.description.contains(problem), "\(failure)")
+        #expect(!failure.description.contains("\n"))
+    }
+
+    @Test func badEnvironmentNamesTheVariable() throws {
+        let unknown = try #require(try error(environment: ["BINDSNOOP_SINKS_FILE_MAXSIZE": "1"]))
+        #expect(unknown.key == "BINDSNOOP_SINKS_FILE_MAXSIZE")
+        let wrongType = try #require(try error(environment: ["BINDSNOOP_FILTERS_UID": "root"]))
+        #expect(wrongType.key == "BINDSNOOP_FILTERS_UID")
+    }
+
+    @Test func missingFileIsReported() throws {
+        do {
+            _ = try ConfigurationLoader.load(file: "/nonexistent/bindsnoop.yaml", environment: [:])
+            Issue.record("a missing file must be refused")
+        } catch {
+            #expect(error.key.contains("/nonexistent/bindsnoop.yaml"))
+        }
+    }
+
+    @Test func durationsAndSizes() {
+        #expect(parseDuration("500ms") == 0.5)
+        #expect(parseDuration("15m") == 900)
+        #expect(parseDuration("1d") == 86400)
+        #expect(parseDuration("0s") == nil)
+        #expect(parseDuration("fortnight") == nil)
+    }
+}
