@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
-#include <sys/epoll.h>
 #include <sys/signalfd.h>
 #include <net/if.h>
 #include "../../bpf/bindsnoop.h"
@@ -41,29 +40,6 @@ static inline struct bpf_object *bindsnoop_open_object(const void *bytes, size_t
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
 	return bpf_object__open_mem(bytes, size, &opts);
-}
-
-
-
-/* struct epoll_event is packed on x86_64, which Swift does not import
- * faithfully: wrap the two calls used. */
-static inline int bindsnoop_epoll_add(int epfd, int fd, uint64_t tag)
-{
-	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
-	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev);
-}
-
-static inline int bindsnoop_epoll_wait(int epfd, uint64_t *tags, int max, int timeout_ms)
-{
-	struct epoll_event events[8];
-	int n;
-
-	if (max > 8)
-		max = 8;
-	n = epoll_wait(epfd, events, max, timeout_ms);
-	for (int i = 0; i < n; i++)
-		tags[i] = events[i].data.u64;
-	return n;
 }
 
 #endif

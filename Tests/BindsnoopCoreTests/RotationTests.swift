@@ -33,25 +33,6 @@ import Testing
         #expect(names.classify("other-20261129T133819.000000001Z.ndjson") == nil)
         #expect(RotatedFileNames(activeName: "events").rotatedName(unixNanoseconds: 0) == "events-19700101T000000.000000000Z")
     }
-
-    @Test func lineQueueResendsUnreadWholeLines() {
-        var queue = LineQueue()
-        let lines = ["a1\n", "b22\n", "c333\n"].map { Array($0.utf8) }
-        for (i, line) in lines.enumerated() { line.withUnsafeBytes { queue.append($0, sequence: UInt64(i + 1)) } }
-        queue.sent(bytes: 5)  // "a1\n" and "b2"
-        queue.acknowledgeSent()  // the peer read a1 only as a whole line
-        queue.rewind()  // connection broke
-        #expect(queue.withUnsentBytes { String(decoding: $0, as: UTF8.self) } == "b22\nc333\n")
-        #expect(queue.count == 2)
-        queue.insertBeforeUnsent(Array("lost\n".utf8), sequence: 0)
-        #expect(queue.withNextLineWithoutNewline { String(decoding: $0, as: UTF8.self) } == "lost")
-        queue.sentLine()
-        #expect(queue.dropOldest()! == (0, true))
-        #expect(queue.dropOldest()! == (2, false))
-        queue.sent(bytes: 5)
-        queue.acknowledgeSent()
-        #expect(queue.isEmpty)
-    }
 }
 
 /// The file sink against a real directory, decompressed with the real `zstd` CLI.
@@ -145,7 +126,7 @@ import Testing
         try write(lines(13...13), to: sink, firstSequence: 13)
         sink.close()
         let entries = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
-        #expect(entries == [names.rotatedName(unixNanoseconds: 1_000_000_000) + ".zst", "bind.ndjson"])
+        #expect(entries == [".bind.ndjson.lock", names.rotatedName(unixNanoseconds: 1_000_000_000) + ".zst", "bind.ndjson"])
         #expect(try readBack(directory) == lines(1...13))
     }
 
@@ -157,6 +138,22 @@ import Testing
         chmod(directory, 0o750)
         symlink("/etc/passwd", "\(directory)/b.ndjson")
         #expect(throws: SinkError.self) { try RotatingFileSink(settings: FileSinkSettings(path: "\(directory)/b.ndjson")) { _ in } }
+    }
+
+    @Test func oneWriterPerFileSet() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let settings = FileSinkSettings(path: "\(directory)/bind.ndjson")
+        let first = try RotatingFileSink(settings: settings) { _ in }
+        do {
+            _ = try RotatingFileSink(settings: settings) { _ in }
+            Issue.record("a second writer of the same files was accepted")
+        } catch {
+            #expect(error.description.contains("another bindsnoop"), "\(error)")
+        }
+        first.close()
+        let again = try RotatingFileSink(settings: settings) { _ in }  // the lock went with the first
+        again.close()
     }
 }
 

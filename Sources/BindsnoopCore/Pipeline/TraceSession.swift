@@ -71,11 +71,10 @@ public final class TraceSession {
             throw .failed(sink: "ring buffer", errno: errno)
         }
         defer { ring_buffer__free(ring) }
-        let poller = epoll_create1(Int32(EPOLL_CLOEXEC))
-        defer { close(poller) }
-        let ringTag: UInt64 = 1, signalTag: UInt64 = 2
-        bindsnoop_epoll_add(poller, ring_buffer__epoll_fd(ring), ringTag)
-        bindsnoop_epoll_add(poller, signals.fd, signalTag)
+        // poll(2), not epoll: the set changes as sinks start and stop waiting
+        // for their peers. The ring buffer's epoll fd is itself pollable.
+        var waits = [pollfd(fd: ring_buffer__epoll_fd(ring), events: Int16(POLLIN), revents: 0),
+                     pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
 
         if let table {
             table.header(into: &buffer)
@@ -85,16 +84,19 @@ public final class TraceSession {
 
         let deadline = limits.duration.map { monotonicSeconds() + $0 }
         var nextHousekeeping = monotonicSeconds() + 1
-        var tags = [UInt64](repeating: 0, count: 2)
         var reason: StopReason?
         while reason == nil {
             let now = monotonicSeconds()
             var timeout = nextHousekeeping - now
             if let deadline { timeout = min(timeout, deadline - now) }
             if sinks.contains(where: \.hasPending) { timeout = min(timeout, 0.05) }
-            let ready = bindsnoop_epoll_wait(poller, &tags, 2, Int32(max(timeout, 0) * 1000) + 1)
+            waits.removeSubrange(2...)
+            for sink in sinks {
+                if let fd = sink.writableWaitDescriptor { waits.append(pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)) }
+            }
+            let ready = poll(&waits, nfds_t(waits.count), Int32(max(timeout, 0) * 1000) + 1)
             var reopen = false
-            if ready > 0, tags[0..<Int(ready)].contains(signalTag) {
+            if ready > 0, waits[1].revents != 0 {
                 let received = signals.drain()
                 if received.contains(.stop) { reason = .signal }
                 reopen = received.contains(.reopen)

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Compresses rotated files and enforces retention on its own thread, so the
-/// event path never waits for zstd. `drain()` waits until the queue is empty.
+/// event path never waits for zstd.
 final class BackgroundCompressor: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [String] = []
@@ -30,18 +30,16 @@ final class BackgroundCompressor: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Waits until every queued file is done.
-    func drain() {
+    /// Compresses what is queued for up to `seconds`, then stops after the
+    /// file in progress; what is left stays plain for the next start.
+    func stop(within seconds: Double) {
+        let deadline = Date().addingTimeInterval(seconds)
         condition.lock()
-        while !queue.isEmpty || busy { condition.wait() }
-        condition.unlock()
-    }
-
-    func stop() {
-        drain()
-        condition.lock()
+        while (!queue.isEmpty || busy) && condition.wait(until: deadline) {}
         stopped = true
+        queue.removeAll()
         condition.broadcast()
+        while busy { condition.wait() }
         condition.unlock()
     }
 

@@ -14,6 +14,7 @@ public final class RotatingFileSink: Sink {
     private let policy: RotationPolicy
     private var compressor: BackgroundCompressor!
     private var fd: Int32 = -1
+    private var lockFD: Int32 = -1
     private var size: UInt64 = 0
     private var openedAt: Double = 0
     private let log: @Sendable (String) -> Void
@@ -27,6 +28,8 @@ public final class RotatingFileSink: Sink {
                                 maxTotalSize: settings.maxTotalSize)
         self.log = log
         try SafeFiles.prepareDirectory(directory, key: "sinks.file.path")
+        lockFD = try SafeFiles.lockExclusively("\(directory)/.\(url.lastPathComponent).lock", mode: mode_t(settings.mode),
+                                               key: "sinks.file.path")
         let (directory, names, policy) = (self.directory, self.names, self.policy)
         let kept: RotatedFileNames.Kind = settings.compression == .zstd ? .compressed : .plain
         compressor = BackgroundCompressor(
@@ -37,7 +40,8 @@ public final class RotatingFileSink: Sink {
         do {
             try openActive()
         } catch {
-            compressor.stop()
+            compressor.stop(within: 0)
+            Glibc.close(lockFD)
             throw error
         }
     }
@@ -72,15 +76,23 @@ public final class RotatingFileSink: Sink {
         if fd >= 0 { fsync(fd) }
     }
 
-    /// Finishes the current file (it stays the active one) and waits for compression.
+    /// Finishes the current file (it stays the active one) and gives the
+    /// compressor a few seconds; rotated files still waiting then are
+    /// compressed at the next start.
     public func close() {
         if fd >= 0 {
             fsync(fd)
             Glibc.close(fd)
             fd = -1
         }
-        compressor.stop()
+        compressor.stop(within: Self.shutdownCompressionSeconds)
+        if lockFD >= 0 {
+            Glibc.close(lockFD)
+            lockFD = -1
+        }
     }
+
+    static let shutdownCompressionSeconds = 5.0
 
     private func writeLines(_ batch: LineBatch, from first: Int, to end: Int) throws(SinkError) {
         guard end > first else { return }

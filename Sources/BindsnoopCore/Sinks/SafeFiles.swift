@@ -28,6 +28,25 @@ enum SafeFiles {
         }
     }
 
+    /// Takes an exclusive lock on `path` (created with `mode`), held until the
+    /// descriptor is closed or the process ends, however it ends: two
+    /// bindsnoop processes never rotate or compress the same files.
+    static func lockExclusively(_ path: String, mode: mode_t, key: String) throws(SinkError) -> Int32 {
+        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            let reason = errno == ELOOP ? "is a symlink: refused" : errorName(errno)
+            throw .setup(ConfigError(key: key, "cannot open lock file \(path): \(reason)"))
+        }
+        guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+            let reason = errno
+            Glibc.close(fd)
+            throw .setup(ConfigError(key: key, reason == EWOULDBLOCK
+                ? "another bindsnoop is writing these files (\(path) is locked): give each instance its own path"
+                : "cannot lock \(path): \(errorName(reason))"))
+        }
+        return fd
+    }
+
     /// Opens (creating with `mode`) for appending whole lines; never through a
     /// symlink. A last line without its newline (a crash mid-write) is cut.
     /// Returns the descriptor and the size after repair.

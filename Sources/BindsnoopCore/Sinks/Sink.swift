@@ -14,6 +14,9 @@ public protocol Sink: AnyObject {
     func close()
     /// Lines waiting for a peer; the event loop then wakes more often.
     var hasPending: Bool { get }
+    /// A descriptor the event loop should wait on for writability (the
+    /// sink has lines its peer would not take yet), nil otherwise.
+    var writableWaitDescriptor: Int32? { get }
 }
 
 extension Sink {
@@ -22,6 +25,7 @@ extension Sink {
     public func flush() throws(SinkError) {}
     public func close() {}
     public var hasPending: Bool { false }
+    public var writableWaitDescriptor: Int32? { nil }
 }
 
 /// A batch of NDJSON lines: `bytes` holds them back to back, each ending in

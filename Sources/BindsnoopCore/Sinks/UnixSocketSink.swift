@@ -6,8 +6,10 @@ import Foundation
 /// take waits in a bounded buffer; while the forwarder is away it reconnects
 /// with capped exponential backoff; when the buffer overflows the oldest
 /// lines are dropped, counted, and reported in-band (with their sequence
-/// range) once the forwarder is back. A line cut by a broken connection is
-/// sent again whole.
+/// range) once the forwarder is back; a dropped report is folded into the
+/// next. A dropped line that had been sent but not yet confirmed read is
+/// counted too: it may or may not have arrived. A line cut by a broken
+/// connection is sent again whole.
 public final class UnixSocketSink: Sink {
     public let name = "unix"
     private let settings: UnixSinkSettings
@@ -20,10 +22,10 @@ public final class UnixSocketSink: Sink {
     private var nextAttempt: Double = 0
     private var backoff: Double = UnixSocketSink.initialBackoff
     private var wasConnected = false
+    private var sendQueueDrained = true
 
-    private var lostSinceReport: UInt64 = 0
+    private var unreported = LossTally()
     private var lostTotal: UInt64 = 0
-    private var lostRange: ClosedRange<UInt64>?
 
     static let initialBackoff = 0.1
     static let maximumBackoff = 5.0
@@ -37,11 +39,15 @@ public final class UnixSocketSink: Sink {
         connectIfDue()
     }
 
-    public var hasPending: Bool { !queue.isEmpty || lostSinceReport > 0 }
+    /// Lines to send, a loss to report, or a send queue to watch drain.
+    public var hasPending: Bool { queue.hasUnsent || !unreported.isEmpty || !sendQueueDrained }
+
+    /// Connected with lines the socket would not take yet: wake when it can.
+    public var writableWaitDescriptor: Int32? { fd >= 0 && queue.hasUnsent ? fd : nil }
 
     public func write(_ batch: LineBatch) throws(SinkError) {
         for i in 0..<batch.count {
-            queue.append(batch.line(i), sequence: batch.sequences[i])
+            queue.append(batch.line(i), as: .event(sequence: batch.sequences[i]))
         }
         dropOldestBeyondBuffer()
         deliver()
@@ -57,16 +63,20 @@ public final class UnixSocketSink: Sink {
         deliver()
     }
 
-    /// Sends what is buffered for at most a couple of seconds; the rest is lost and logged.
+    /// Sends what is buffered and waits for the peer to read it, for at most
+    /// a couple of seconds; what is left is logged as undelivered.
     public func flush() throws(SinkError) {
         let deadline = monotonicSeconds() + Self.shutdownDeadline
         while hasPending && monotonicSeconds() < deadline {
             if fd < 0 { nextAttempt = min(nextAttempt, monotonicSeconds()) }
             deliver()
-            if hasPending { usleep(20_000) }
+            if hasPending { waitUntilWritable(milliseconds: 20) }
+        }
+        if fd >= 0 && !queue.hasUnsent && sendQueueIsEmpty() {
+            queue.acknowledgeSent()
         }
         if !queue.isEmpty {
-            log("\(settings.path): \(queue.count) events could not be delivered before shutdown")
+            log("\(settings.path): \(queue.count) lines not confirmed delivered at shutdown")
         }
     }
 
@@ -79,10 +89,9 @@ public final class UnixSocketSink: Sink {
     private func deliver() {
         connectIfDue()
         guard fd >= 0 else { return }
-        if lostSinceReport > 0 {
-            queue.insertBeforeUnsent(lossRecord(lostSinceReport, lostTotal, lostRange), sequence: 0)
-            lostSinceReport = 0
-            lostRange = nil
+        if !unreported.isEmpty {
+            queue.insertBeforeUnsent(lossRecord(unreported.count, lostTotal, unreported.range), as: .lossReport(unreported))
+            unreported = LossTally()
         }
         while queue.hasUnsent {
             let sent: Int
@@ -103,19 +112,28 @@ public final class UnixSocketSink: Sink {
             } else {
                 queue.sentLine()
             }
+            queue.acknowledgeConfirmed()
         }
-        acknowledgeIfRead()
-    }
-
-    /// Everything handed to the socket has been read by the peer once its
-    /// send queue is empty.
-    private func acknowledgeIfRead() {
-        var unread: Int32 = 0
-        if ioctl(fd, UInt(TIOCOUTQ), &unread) == 0 && unread == 0 {
-            queue.acknowledgeSent()
+        sendQueueDrained = sendQueueIsEmpty()
+        if sendQueueDrained {
+            queue.sendQueueDrained()
         } else if probePeerGone() {
             disconnect(reason: ECONNRESET)
         }
+    }
+
+    private func waitUntilWritable(milliseconds: Int32) {
+        guard let fd = writableWaitDescriptor else {
+            usleep(UInt32(milliseconds) * 1000)
+            return
+        }
+        var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        _ = poll(&pfd, 1, milliseconds)
+    }
+
+    private func sendQueueIsEmpty() -> Bool {
+        var unread: Int32 = 0
+        return ioctl(fd, UInt(TIOCOUTQ), &unread) == 0 && unread == 0
     }
 
     /// A stream peer that closed shows as readable with EOF (or an error).
@@ -127,12 +145,13 @@ public final class UnixSocketSink: Sink {
     }
 
     private func dropOldestBeyondBuffer() {
-        while queue.byteCount > settings.buffer, let (sequence, wasSent) = queue.dropOldest() {
-            if wasSent { continue }
-            lostSinceReport += 1
-            lostTotal += 1
-            if sequence > 0 {
-                lostRange = lostRange.map { min($0.lowerBound, sequence)...max($0.upperBound, sequence) } ?? sequence...sequence
+        while queue.byteCount > settings.buffer, let dropped = queue.dropOldest() {
+            switch dropped {
+            case .event(let sequence):
+                unreported.add(sequence: sequence)
+                lostTotal += 1
+            case .lossReport(let tally):
+                unreported.merge(tally)  // reported again, later, with what follows
             }
         }
     }
@@ -183,121 +202,10 @@ public final class UnixSocketSink: Sink {
         guard fd >= 0 else { return }
         Glibc.close(fd)
         fd = -1
+        sendQueueDrained = true
         queue.rewind()  // what the peer may not have read goes again, whole lines
         if let reason {
             scheduleRetry(reason: "connection lost (\(errorName(reason)))")
-        }
-    }
-}
-
-/// Lines not yet known to be read by the forwarder, oldest first. A line
-/// stays after it is sent until the socket's send queue (SIOCOUTQ) is empty,
-/// that is, until the peer has read it: if the connection breaks first, it is
-/// sent again, whole. Delivery is at least once; `event.sequence` tells
-/// duplicates apart.
-struct LineQueue {
-    private var storage: [UInt8] = []
-    private var ends: [Int] = []         // end offsets in storage
-    private var sequences: [UInt64] = []
-    private var acknowledged = 0         // first line not known to be read
-    private var sendLine = 0             // line holding the next byte to send
-    private var cursor = 0               // next byte to send
-
-    /// Nothing unsent and nothing unacknowledged.
-    var isEmpty: Bool { acknowledged == ends.count }
-    var hasUnsent: Bool { cursor < storage.count }
-    var count: Int { ends.count - acknowledged }
-    var byteCount: UInt64 { UInt64(storage.count - start(of: acknowledged)) }
-
-    private func start(of line: Int) -> Int { line == 0 ? 0 : ends[line - 1] }
-
-    mutating func append(_ line: UnsafeRawBufferPointer, sequence: UInt64) {
-        storage.append(contentsOf: line)
-        ends.append(storage.count)
-        sequences.append(sequence)
-    }
-
-    /// Puts a line before every unsent one (the in-band loss record).
-    mutating func insertBeforeUnsent(_ line: [UInt8], sequence: UInt64) {
-        let at = start(of: sendLine)
-        storage.insert(contentsOf: line, at: at)
-        ends.insert(at, at: sendLine)
-        for i in sendLine..<ends.count { ends[i] += line.count }
-        sequences.insert(sequence, at: sendLine)
-        cursor = at
-    }
-
-    func withUnsentBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        storage.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[cursor...])) }
-    }
-
-    /// The next unsent line without its newline (datagram mode: cursor is at a line start).
-    func withNextLineWithoutNewline<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-        storage.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[cursor..<(ends[sendLine] - 1)])) }
-    }
-
-    mutating func sent(bytes: Int) {
-        cursor += bytes
-        while sendLine < ends.count && ends[sendLine] <= cursor { sendLine += 1 }
-    }
-
-    mutating func sentLine() {
-        sent(bytes: ends[sendLine] - cursor)
-    }
-
-    /// The peer has read everything sent: forget the lines sent whole.
-    mutating func acknowledgeSent() {
-        acknowledged = sendLine
-        compactIfWorthIt()
-    }
-
-    /// The connection broke: send again everything not acknowledged, from a line start.
-    mutating func rewind() {
-        sendLine = acknowledged
-        cursor = start(of: acknowledged)
-    }
-
-    /// Forgets the oldest line to make room. Returns its sequence if it was
-    /// never sent (lost); nil if it had gone to the socket (presumed read) or
-    /// nothing can go (the line being sent right now stays).
-    mutating func dropOldest() -> (sequence: UInt64, wasSent: Bool)? {
-        guard !isEmpty else { return nil }
-        if acknowledged < sendLine {  // sent, not yet confirmed
-            acknowledged += 1
-            compactIfWorthIt()
-            return (0, true)
-        }
-        if cursor > start(of: acknowledged) {  // partly sent: keep it whole
-            guard acknowledged + 1 < ends.count else { return nil }
-            let victim = acknowledged + 1
-            let (from, to) = (start(of: victim), ends[victim])
-            storage.removeSubrange(from..<to)
-            ends.remove(at: victim)
-            for i in victim..<ends.count { ends[i] -= to - from }
-            return (sequences.remove(at: victim), false)
-        }
-        let sequence = sequences[acknowledged]
-        acknowledged += 1
-        sendLine = max(sendLine, acknowledged)
-        cursor = max(cursor, start(of: acknowledged))
-        compactIfWorthIt()
-        return (sequence, false)
-    }
-
-    private mutating func compactIfWorthIt() {
-        if isEmpty {
-            storage.removeAll(keepingCapacity: true)
-            ends.removeAll(keepingCapacity: true)
-            sequences.removeAll(keepingCapacity: true)
-            (acknowledged, sendLine, cursor) = (0, 0, 0)
-        } else if acknowledged > 1024 && acknowledged * 2 > ends.count {
-            let offset = start(of: acknowledged)
-            storage.removeFirst(offset)
-            ends = ends[acknowledged...].map { $0 - offset }
-            sequences.removeFirst(acknowledged)
-            sendLine -= acknowledged
-            cursor -= offset
-            acknowledged = 0
         }
     }
 }

@@ -40,14 +40,17 @@ public struct ZstdCompressor: Sendable {
         let output = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard output >= 0 else { throw .io("create \(temporary)", errno) }
         do throws(Failure) {
+            defer { Glibc.close(output) }  // exactly once: a second close could hit a reused descriptor
             try stream(from: input, to: output, name: temporary)
             guard fsync(output) == 0 else { throw .io("fsync \(temporary)", errno) }
-            Glibc.close(output)
-            guard rename(temporary, target) == 0 else { throw .io("rename \(temporary)", errno) }
         } catch {
-            Glibc.close(output)
             unlink(temporary)
             throw error
+        }
+        guard rename(temporary, target) == 0 else {
+            let reason = errno
+            unlink(temporary)
+            throw .io("rename \(temporary)", reason)
         }
         unlink(path)
         return target

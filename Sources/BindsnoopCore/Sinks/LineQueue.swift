@@ -1,0 +1,158 @@
+/// Events a sink had to drop and has not reported yet: how many, and the
+/// first and last `event.sequence` among them (events in between may have
+/// been delivered; the count is exact).
+struct LossTally: Equatable {
+    var count: UInt64 = 0
+    var range: ClosedRange<UInt64>?
+
+    var isEmpty: Bool { count == 0 }
+
+    mutating func add(sequence: UInt64) {
+        count += 1
+        guard sequence > 0 else { return }
+        range = range.map { min($0.lowerBound, sequence)...max($0.upperBound, sequence) } ?? sequence...sequence
+    }
+
+    mutating func merge(_ other: LossTally) {
+        count += other.count
+        if let other = other.range {
+            range = range.map { min($0.lowerBound, other.lowerBound)...max($0.upperBound, other.upperBound) } ?? other
+        }
+    }
+}
+
+/// What a queued line is: an event (its `event.sequence`, 0 if it has none)
+/// or a sink's own loss report, which carries its tally so that dropping
+/// the report puts the tally back instead of losing it.
+enum QueuedLine: Equatable {
+    case event(sequence: UInt64)
+    case lossReport(LossTally)
+}
+
+/// Lines not yet known to be read by the forwarder, oldest first. A line
+/// stays after it is sent until the socket's send queue (SIOCOUTQ) has been
+/// seen empty *and* a later send on the same connection succeeded: an empty
+/// queue alone may mean the peer died and the kernel discarded what it had
+/// not read. If the connection breaks first, the line is sent again, whole.
+/// Delivery is at least once; `event.sequence` tells duplicates apart.
+struct LineQueue {
+    private var storage: [UInt8] = []
+    private var ends: [Int] = []         // end offsets in storage
+    private var kinds: [QueuedLine] = []
+    private var acknowledged = 0         // first line not known to be read
+    private var confirmed = 0            // lines before this were out of the send queue at the last check
+    private var sendLine = 0             // line holding the next byte to send
+    private var cursor = 0               // next byte to send
+
+    /// Nothing unsent and nothing unacknowledged.
+    var isEmpty: Bool { acknowledged == ends.count }
+    var hasUnsent: Bool { cursor < storage.count }
+    var count: Int { ends.count - acknowledged }
+    var byteCount: UInt64 { UInt64(storage.count - start(of: acknowledged)) }
+
+    private func start(of line: Int) -> Int { line == 0 ? 0 : ends[line - 1] }
+
+    mutating func append(_ line: UnsafeRawBufferPointer, as kind: QueuedLine) {
+        storage.append(contentsOf: line)
+        ends.append(storage.count)
+        kinds.append(kind)
+    }
+
+    /// Puts a line before every unsent one (a loss report), but after a line
+    /// that is partly sent: a stream never carries a line cut in two.
+    mutating func insertBeforeUnsent(_ line: [UInt8], as kind: QueuedLine) {
+        let index = cursor > start(of: sendLine) ? sendLine + 1 : sendLine
+        let at = start(of: index)
+        storage.insert(contentsOf: line, at: at)
+        ends.insert(at, at: index)
+        for i in index..<ends.count { ends[i] += line.count }
+        kinds.insert(kind, at: index)
+    }
+
+    func withUnsentBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        storage.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[cursor...])) }
+    }
+
+    /// The next unsent line without its newline (datagram mode: cursor is at a line start).
+    func withNextLineWithoutNewline<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
+        storage.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[cursor..<(ends[sendLine] - 1)])) }
+    }
+
+    mutating func sent(bytes: Int) {
+        cursor += bytes
+        while sendLine < ends.count && ends[sendLine] <= cursor { sendLine += 1 }
+    }
+
+    mutating func sentLine() {
+        sent(bytes: ends[sendLine] - cursor)
+    }
+
+    /// The send queue is empty: every line sent whole so far was read, or
+    /// discarded by a dying peer; a later successful send tells which.
+    mutating func sendQueueDrained() {
+        confirmed = sendLine
+    }
+
+    /// A send succeeded, so the peer was alive after the last drain: the lines
+    /// sent before it were read.
+    mutating func acknowledgeConfirmed() {
+        guard confirmed > acknowledged else { return }
+        acknowledged = confirmed
+        compactIfWorthIt()
+    }
+
+    /// Shutdown: the send queue drained and nothing more will be sent.
+    mutating func acknowledgeSent() {
+        acknowledged = sendLine
+        confirmed = sendLine
+        compactIfWorthIt()
+    }
+
+    /// The connection broke: send again everything not acknowledged, from a line start.
+    mutating func rewind() {
+        sendLine = acknowledged
+        confirmed = acknowledged
+        cursor = start(of: acknowledged)
+    }
+
+    /// Forgets the oldest line that can go to make room: a line never sent,
+    /// or sent but not confirmed read (it may be lost). nil if nothing can
+    /// go (a line being sent right now stays whole).
+    mutating func dropOldest() -> QueuedLine? {
+        guard !isEmpty else { return nil }
+        if acknowledged == sendLine && cursor > start(of: acknowledged) {  // partly sent: keep it whole
+            guard acknowledged + 1 < ends.count else { return nil }
+            let victim = acknowledged + 1
+            let (from, to) = (start(of: victim), ends[victim])
+            storage.removeSubrange(from..<to)
+            ends.remove(at: victim)
+            for i in victim..<ends.count { ends[i] -= to - from }
+            return kinds.remove(at: victim)
+        }
+        let kind = kinds[acknowledged]
+        acknowledged += 1
+        confirmed = max(confirmed, acknowledged)
+        sendLine = max(sendLine, acknowledged)
+        cursor = max(cursor, start(of: acknowledged))
+        compactIfWorthIt()
+        return kind
+    }
+
+    private mutating func compactIfWorthIt() {
+        if isEmpty {
+            storage.removeAll(keepingCapacity: true)
+            ends.removeAll(keepingCapacity: true)
+            kinds.removeAll(keepingCapacity: true)
+            (acknowledged, confirmed, sendLine, cursor) = (0, 0, 0, 0)
+        } else if acknowledged > 1024 && acknowledged * 2 > ends.count {
+            let offset = start(of: acknowledged)
+            storage.removeFirst(offset)
+            ends = ends[acknowledged...].map { $0 - offset }
+            kinds.removeFirst(acknowledged)
+            sendLine -= acknowledged
+            confirmed -= acknowledged
+            cursor -= offset
+            acknowledged = 0
+        }
+    }
+}

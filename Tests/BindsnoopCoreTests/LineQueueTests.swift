@@ -1,0 +1,66 @@
+@testable import BindsnoopCore
+import Testing
+
+/// The Unix-socket sink's buffer: whole lines, resent after a broken
+/// connection, and loss reports that are never lost themselves.
+struct LineQueueTests {
+    private func queue(_ lines: [String]) -> LineQueue {
+        var queue = LineQueue()
+        for (i, line) in lines.enumerated() {
+            Array(line.utf8).withUnsafeBytes { queue.append($0, as: .event(sequence: UInt64(i + 1))) }
+        }
+        return queue
+    }
+
+    private func unsent(_ queue: LineQueue) -> String {
+        queue.withUnsentBytes { String(decoding: $0, as: UTF8.self) }
+    }
+
+    @Test func resendsUnreadWholeLines() {
+        var queue = queue(["a1\n", "b22\n", "c333\n"])
+        queue.sent(bytes: 5)  // "a1\n" and "b2"
+        queue.sendQueueDrained()  // read, or discarded by a dying peer: not yet known
+        queue.rewind()  // the connection broke: all of it goes again
+        #expect(queue.count == 3)
+        #expect(unsent(queue) == "a1\nb22\nc333\n")
+        queue.sent(bytes: 5)
+        queue.sendQueueDrained()
+        queue.sent(bytes: 1)
+        queue.acknowledgeConfirmed()  // a later send succeeded: a1 was read
+        queue.rewind()
+        #expect(unsent(queue) == "b22\nc333\n")
+        #expect(queue.count == 2)
+    }
+
+    @Test func lossReportGoesBeforeUnsentLinesButNeverInsideOne() {
+        var queue = queue(["a1\n", "b22\n"])
+        queue.sent(bytes: 2)  // "a1" of "a1\n": the line is cut
+        queue.insertBeforeUnsent(Array("L\n".utf8), as: .lossReport(LossTally(count: 1, range: 7...7)))
+        #expect(unsent(queue) == "\nL\nb22\n")
+        queue.sent(bytes: 1)
+        #expect(queue.withNextLineWithoutNewline { String(decoding: $0, as: UTF8.self) } == "L")
+    }
+
+    @Test func droppingPrefersWholeLinesAndReturnsWhatWasDropped() {
+        var queue = queue(["a1\n", "b22\n", "c333\n"])
+        queue.insertBeforeUnsent(Array("L\n".utf8), as: .lossReport(LossTally(count: 4, range: 3...9)))
+        queue.sent(bytes: 1)  // "L" cut: it stays whole, the next line goes
+        #expect(queue.dropOldest() == .event(sequence: 1))
+        #expect(queue.dropOldest() == .event(sequence: 2))
+        queue.sent(bytes: 1)  // the report's newline: now sent, unconfirmed
+        #expect(queue.dropOldest() == .lossReport(LossTally(count: 4, range: 3...9)), "its tally comes back")
+        #expect(unsent(queue) == "c333\n")
+        queue.sentLine()
+        queue.acknowledgeSent()
+        #expect(queue.isEmpty)
+        #expect(queue.dropOldest() == nil)
+    }
+
+    @Test func tallyMergesCountsAndRanges() {
+        var tally = LossTally()
+        tally.add(sequence: 5)
+        tally.add(sequence: 0)  // a line without a sequence still counts
+        tally.merge(LossTally(count: 2, range: 9...12))
+        #expect(tally == LossTally(count: 4, range: 5...12))
+    }
+}

@@ -1,0 +1,230 @@
+import Foundation
+import Testing
+
+/// The file and Unix-socket outputs with real components: the real tracer,
+/// real binds, the `zstd` CLI, and a real syslog-ng restarted mid-stream.
+@Suite(.serialized) struct SinkTests {
+    private func directory() throws -> String {
+        let path = Harness.temporaryFile("sink")
+        try FileManager.default.createDirectory(at: path, withIntermediateDirectories: false,
+                                                attributes: [.posixPermissions: 0o750])
+        return path.path
+    }
+
+    private func config(_ yaml: String, in directory: String) throws -> String {
+        let path = "\(directory)/bindsnoop.yaml"
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    /// Every .zst decompressed (oldest first) followed by the active file.
+    private func readAll(_ directory: String, active: String = "bind.ndjson") throws -> [String] {
+        var text = ""
+        for name in try FileManager.default.contentsOfDirectory(atPath: directory).sorted() where name.hasSuffix(".zst") {
+            let out = try run(URL(fileURLWithPath: "/usr/bin/zstd"), ["-dc", "\(directory)/\(name)"])
+            #expect(out.status == 0, "zstd -d \(name): \(out.stderr)")
+            text += out.stdout
+        }
+        text += (try? String(contentsOfFile: "\(directory)/\(active)", encoding: .utf8)) ?? ""
+        return text.split(separator: "\n").map(String.init)
+    }
+
+    private func summaryEvents(_ stderr: String) -> Int? {
+        guard let range = stderr.range(of: #"events=(\d+)"#, options: .regularExpression) else { return nil }
+        return Int(stderr[range].dropFirst("events=".count))
+    }
+
+    @Test func rotationUnderLoadKeepsEveryEventOnceInOrder() throws {
+        try #require(Harness.isRoot)
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = try config("""
+            sinks:
+              file: {path: \(dir)/logs/bind.ndjson, max_size: 32KiB, max_files: 1000}
+            """, in: dir)
+        var tracer: Tracer?
+        let load = try run(Harness.bindgen, ["--wait-stdin", "--count", "1500", "--threads", "2", "--quiet"], input: "go\n") { pid in
+            tracer = try Tracer(["--config", file, "--pid", "\(pid)"])
+        }
+        let t = try #require(tracer)
+        #expect(t.stop() == 0)
+        #expect(t.lines.isEmpty, "stdout is off when a file sink is configured")
+        let lines = try readAll("\(dir)/logs")
+        let segments = try FileManager.default.contentsOfDirectory(atPath: "\(dir)/logs").filter { $0.hasSuffix(".ndjson.zst") }
+        #expect(segments.count >= 5, "\(segments.count) segments")
+        let sequences = lines.compactMap { line -> Int? in
+            let event = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any]
+            #expect(event?.path("process.pid") as? Int == Int(load.pid))
+            return event?.path("event.sequence") as? Int
+        }
+        #expect(sequences == Array(1...3000), "3000 binds, each once, in order")
+        try validateAgainstSchema(lines)
+    }
+
+    @Test func killNineLeavesCompleteLinesAndValidArchives() throws {
+        try #require(Harness.isRoot)
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let logs = "\(dir)/logs"
+        let file = try config("""
+            sinks:
+              file: {path: \(logs)/bind.ndjson, max_size: 256KiB, max_files: 1000, level: 19}
+            """, in: dir)
+        for round in 0..<4 {
+            let tracer = try Tracer(["--config", file])
+            let load = Process()
+            load.executableURL = Harness.bindgen
+            load.arguments = ["--count", "20000", "--quiet"]
+            try load.run()
+            usleep(UInt32.random(in: 200_000...900_000))  // mid-write, mid-rotation, mid-compression
+            kill(tracer.process.processIdentifier, SIGKILL)
+            _ = tracer.waitForExit()
+            load.terminate()
+            load.waitUntilExit()
+
+            let active = (try? Data(contentsOf: URL(fileURLWithPath: "\(logs)/bind.ndjson"))) ?? Data()
+            #expect(active.isEmpty || active.last == UInt8(ascii: "\n"), "round \(round): partial line in the active file")
+            for name in try FileManager.default.contentsOfDirectory(atPath: logs) where name.hasSuffix(".zst") {
+                let check = try run(URL(fileURLWithPath: "/usr/bin/zstd"), ["-tq", "\(logs)/\(name)"])
+                #expect(check.status == 0, "round \(round): \(name) fails zstd -t: \(check.stderr)")
+            }
+        }
+        // The next start compresses what the kills left plain and removes partial archives.
+        let restarted = try Tracer(["--config", file])
+        let deadline = Date().addingTimeInterval(60)
+        func leftovers() -> [String] {
+            ((try? FileManager.default.contentsOfDirectory(atPath: logs)) ?? []).filter { $0 != "bind.ndjson" && $0 != ".bind.ndjson.lock" && !$0.hasSuffix(".zst") }
+        }
+        while !leftovers().isEmpty && Date() < deadline { usleep(100_000) }
+        #expect(restarted.stop() == 0)
+        let names = try FileManager.default.contentsOfDirectory(atPath: logs)
+        #expect(!names.contains { $0.hasSuffix(".tmp") }, "\(names)")
+        #expect(leftovers().isEmpty, "\(leftovers().prefix(5))")
+        let lines = try readAll(logs)
+        #expect(lines.count > 100)
+        for line in lines {
+            #expect((try? JSONSerialization.jsonObject(with: Data(line.utf8))) != nil, "broken line: \(line.prefix(120))")
+        }
+    }
+
+    @Test(arguments: ["stream", "datagram"])
+    func syslogNgRestartsLoseNothingSilently(mode: String) throws {
+        try #require(Harness.isRoot)
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let syslog = try SyslogNg(directory: dir, mode: mode)
+        defer { syslog.stop() }
+        let file = try config("""
+            sinks:
+              stdout: {enabled: false}
+              unix: {path: \(syslog.socketPath), mode: \(mode), buffer: 256KiB}
+            """, in: dir)
+        let tracer = try Tracer(["--config", file])
+        for round in 1...12 {
+            _ = try run(Harness.bindgen, ["--count", "100", "--quiet"])
+            usleep(100_000)
+            if round % 3 == 0 { try syslog.restart() }
+        }
+        _ = try run(Harness.bindgen, ["--count", "100", "--quiet"])
+        #expect(tracer.stop(signal: SIGTERM) == 0)
+        let emitted = try #require(summaryEvents(tracer.stderr), "\(tracer.stderr)")
+        syslog.stop()
+
+        let lines = try String(contentsOfFile: syslog.outputPath, encoding: .utf8).split(separator: "\n").map(String.init)
+        var received = Set<Int>()
+        var lost = Set<Int>()
+        for line in lines {
+            let event = try #require(try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+                                     "broken line from syslog-ng: \(line.prefix(200))")
+            if let sequence = event.path("event.sequence") as? Int { received.insert(sequence) }
+            if let first = event.path("bind.lost.first_sequence") as? Int, let last = event.path("bind.lost.last_sequence") as? Int {
+                lost.formUnion(first...last)
+            }
+        }
+        let missing = Set(1...emitted).subtracting(received).subtracting(lost)
+        #expect(emitted >= 1300)
+        #expect(missing.isEmpty, "\(missing.count) of \(emitted) events neither received nor reported lost: \(Array(missing.sorted().prefix(20)))")
+        try validateAgainstSchema(lines)
+    }
+
+    @Test(arguments: [
+        ("sinks:\n  file: {path: /tmp/x.ndjson, max_sise: 1MiB}\n", "sinks.file.max_sise"),
+        ("sinks:\n  file: {path: /tmp/x.ndjson, max_size: -1}\n", "sinks.file.max_size"),
+        ("sinks:\n  unix: {path: relative.sock}\n", "sinks.unix.path"),
+        ("filters: {pid: [1]}\n", "filters.pid"),
+        ("sinks:\n  file: {path: /proc/bindsnoop/bind.ndjson}\n", "sinks.file.path"),
+    ])
+    func badConfigurationExits78(yaml: String, key: String) throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let result = try run(Harness.bindsnoop, ["--config", try config(yaml, in: dir)])
+        #expect(result.status == 78, "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains(key), "\(result.stderr)")
+    }
+
+    @Test func badEnvironmentExits78() throws {
+        let process = Process()
+        process.executableURL = Harness.bindsnoop
+        process.environment = ["BINDSNOOP_SINKS_FILE_PATHH": "/tmp/x"]
+        let err = Pipe()
+        process.standardError = err
+        try process.run()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 78)
+        #expect(stderr.contains("BINDSNOOP_SINKS_FILE_PATHH"))
+    }
+}
+
+/// A real syslog-ng receiving on a Unix socket into a file, one line per message.
+final class SyslogNg {
+    let directory: String
+    let socketPath: String
+    let outputPath: String
+    private var process: Process?
+
+    init(directory: String, mode: String) throws {
+        self.directory = directory
+        socketPath = "\(directory)/forwarder.sock"
+        outputPath = "\(directory)/received.ndjson"
+        let source = mode == "stream" ? "unix-stream" : "unix-dgram"
+        try """
+            @version: 3.38
+            options { stats-freq(0); log-msg-size(65536); };
+            source s_bindsnoop { \(source)("\(socketPath)" flags(no-parse)); };
+            destination d_file { file("\(outputPath)" template("$MSG\\n")); };
+            log { source(s_bindsnoop); destination(d_file); };
+            """.write(toFile: "\(directory)/syslog-ng.conf", atomically: true, encoding: .utf8)
+        try start()
+    }
+
+    func start() throws {
+        // Test threads block most signals and children inherit that mask;
+        // syslog-ng handles SIGTERM with a plain handler, so it needs it unblocked.
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])",
+                             "/usr/sbin/syslog-ng", "-F", "--no-caps", "-f", "\(directory)/syslog-ng.conf", "-R", "\(directory)/syslog-ng.persist",
+                             "-p", "\(directory)/syslog-ng.pid", "-c", "\(directory)/syslog-ng.ctl"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        let deadline = Date().addingTimeInterval(10)
+        while !FileManager.default.fileExists(atPath: socketPath) && Date() < deadline { usleep(20_000) }
+        guard FileManager.default.fileExists(atPath: socketPath) else { throw HarnessError.failed("syslog-ng did not start") }
+    }
+
+    func restart() throws {
+        stop()
+        try start()
+    }
+
+    func stop() {
+        guard let process, process.isRunning else { return }
+        process.terminate()
+        process.waitUntilExit()
+        try? FileManager.default.removeItem(atPath: socketPath)
+    }
+}
