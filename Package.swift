@@ -7,6 +7,8 @@ let package = Package(
     products: [
         .executable(name: "bindsnoop", targets: ["bindsnoop"]),
         .executable(name: "bindgen", targets: ["bindgen"]),
+        // For Benchmarks/ (a package of its own, so the tool's build stays lean).
+        .library(name: "BindsnoopCore", targets: ["BindsnoopCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),

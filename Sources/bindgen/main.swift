@@ -31,6 +31,8 @@ struct BindGen: ParsableCommand {
     var waitStdin = false
     @Option(help: "Set the thread's comm to these hex-encoded bytes first (hostile names for tests).")
     var commHex: String?
+    @Option(help: ArgumentHelp("Instead of binding: time N getppid() calls and print {\"getppid_ns\":…} (the tax a tracer puts on unrelated system calls).", valueName: "N"))
+    var getppid: Int?
 
     mutating func run() throws {
         if let uid {
@@ -39,6 +41,10 @@ struct BindGen: ParsableCommand {
             }
         }
         if waitStdin { _ = readLine() }
+        if let getppid {
+            print("{\"getppid_ns\":\(timeGetppid(calls: max(getppid, 1)))}")
+            return
+        }
         if let commHex { try setComm(hex: commHex) }
         let plan = try BindPlan(family: family, transport: transport, address: addr, port: port,
                                 options: opt, device: device, ioUring: ioUring)
@@ -77,6 +83,17 @@ struct BindGen: ParsableCommand {
         group.wait()
         return totals.snapshot()
     }
+}
+
+/// Nanoseconds per getppid(2), the cheapest system call: what remains is
+/// the entry and exit path, which an enabled syscall tracepoint slows.
+func timeGetppid(calls: Int) -> Double {
+    var start = timespec(), end = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &start)
+    for _ in 0..<calls { _ = Glibc.getppid() }  // glibc does not cache it: one system call each
+    clock_gettime(CLOCK_MONOTONIC, &end)
+    let nanoseconds = Double(end.tv_sec - start.tv_sec) * 1e9 + Double(end.tv_nsec - start.tv_nsec)
+    return (nanoseconds / Double(calls) * 10).rounded() / 10
 }
 
 /// Results gathered from the threads.

@@ -46,6 +46,7 @@ enum RecordFixtures {
     static func encoder() -> EventEncoder {
         EventEncoder(host: host,
                      interfaces: InterfaceNames(networkNamespace: 4026531840, lookup: { $0 == 1 ? "lo" : nil }),
+                     containers: ContainerNames(hierarchy: nil),
                      clock: WallClock(offsetNanoseconds: 1_767_225_600_000_000_000))
     }
 

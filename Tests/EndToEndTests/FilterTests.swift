@@ -1,3 +1,4 @@
+import BindsnoopCore
 import Foundation
 import Testing
 
@@ -50,7 +51,7 @@ import Testing
 
     @Test func cgroup() throws {
         try #require(Harness.isRoot)
-        let root = try #require(cgroup2Mount(), "no cgroup2 hierarchy mounted")
+        let root = try #require(ContainerNames.cgroup2Mount(), "no cgroup2 hierarchy mounted")
         let directory = "\(root)/bindsnoop-test-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
         defer { rmdir(directory) }
@@ -59,14 +60,5 @@ import Testing
         }
         expectOnly(result)
         #expect(result.seen == [Int(result.matching)])
-    }
-
-    private func cgroup2Mount() -> String? {
-        guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return nil }
-        for line in mounts.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            if fields.count > 2 && fields[2] == "cgroup2" { return String(fields[1]) }
-        }
-        return nil
     }
 }

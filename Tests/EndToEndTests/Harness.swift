@@ -19,12 +19,12 @@ enum Harness {
 
     static var isRoot: Bool { geteuid() == 0 }
 
-    /// BINDSNOOP_TEST_PROBE=fentry|kprobe|tracepoint: run every tracer in
+    /// TEST_PROBE_MODE=fentry|kprobe|tracepoint: run every tracer in
     /// that mode (the kernel matrix sets it); otherwise the tool chooses.
-    static let probe: String? = ProcessInfo.processInfo.environment["BINDSNOOP_TEST_PROBE"]
+    static let probe: String? = ProcessInfo.processInfo.environment["TEST_PROBE_MODE"]
 
-    /// BINDSNOOP_TEST_EXPECT_AUTO: the mode `--probe auto` must choose on this kernel.
-    static let expectedAutoMode: String? = ProcessInfo.processInfo.environment["BINDSNOOP_TEST_EXPECT_AUTO"]
+    /// TEST_EXPECT_AUTO_MODE: the mode `--probe auto` must choose on this kernel.
+    static let expectedAutoMode: String? = ProcessInfo.processInfo.environment["TEST_EXPECT_AUTO_MODE"]
 
     static func temporaryFile(_ name: String) -> URL {
         FileManager.default.temporaryDirectory.appending(path: "bindsnoop-test-\(getpid())-\(UUID().uuidString)-\(name)")

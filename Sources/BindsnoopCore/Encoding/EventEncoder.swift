@@ -10,11 +10,14 @@ public struct EventEncoder {
     private let host: [UInt8]
     private let errnos = ErrnoNames()
     public var interfaces: InterfaceNames
+    public var containers: ContainerNames
     public var clock: WallClock
 
-    public init(host: HostMetadata, interfaces: InterfaceNames = InterfaceNames(), clock: WallClock = .current()) {
+    public init(host: HostMetadata, interfaces: InterfaceNames = InterfaceNames(),
+                containers: ContainerNames = ContainerNames(), clock: WallClock = .current()) {
         self.host = host.encodedJSONMember
         self.interfaces = interfaces
+        self.containers = containers
         self.clock = clock
     }
 
@@ -44,6 +47,7 @@ public struct EventEncoder {
         out.append("\"},\"group\":{\"id\":\"")
         out.append(decimal: UInt64(e.gid))
         out.append("\"}}")
+        out.append(contentsOf: containers.encodedMembers(cgroupID: e.cgroup_id))
 
         encodeNetwork(record, into: &out)
         if record.succeeded {

@@ -180,6 +180,7 @@ public final class TraceSession {
 
     private func refreshCaches() {
         json.interfaces.forget()
+        json.containers.forget()
     }
 
     private func resynchronizeClock() {

@@ -1,0 +1,37 @@
+import BindsnoopCore
+import Foundation
+import Testing
+
+/// A bind from inside a cgroup named the way Kubernetes and containerd name
+/// theirs (the test creates it) carries the container id, runtime and pod UID.
+struct ContainerTests {
+    @Test func bindInsideAContainerCgroupNamesTheContainer() throws {
+        try #require(Harness.isRoot)
+        let root = try #require(ContainerNames.cgroup2Mount(), "no cgroup2 hierarchy mounted")
+        let container = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
+        let pod = UUID().uuidString.lowercased()
+        let top = "\(root)/bindsnoop-container-test-\(getpid())"
+        let podDirectory = "\(top)/kubepods-besteffort-pod\(pod.replacingOccurrences(of: "-", with: "_")).slice"
+        let leaf = "\(podDirectory)/cri-containerd-\(container).scope"
+        try FileManager.default.createDirectory(atPath: leaf, withIntermediateDirectories: true)
+        defer { for directory in [leaf, podDirectory, top] { rmdir(directory) } }
+
+        var tracer: Tracer?
+        let inside = try run(Harness.bindgen, ["--wait-stdin"], input: "go\n") { pid in
+            try "\(pid)\n".write(toFile: "\(leaf)/cgroup.procs", atomically: false, encoding: .utf8)
+            tracer = try Tracer([])
+        }
+        let outside = try run(Harness.bindgen, [])
+        let t = try #require(tracer)
+        #expect(t.stop() == 0)
+        let events = t.events()
+        let mine = try #require(events.first { $0.path("process.pid") as? Int == Int(inside.pid) })
+        #expect(mine.path("container.id") as? String == container)
+        #expect(mine.path("container.runtime") as? String == "containerd")
+        #expect(mine.path("orchestrator.type") as? String == "kubernetes")
+        #expect(mine.path("orchestrator.resource.id") as? String == pod)
+        let host = try #require(events.first { $0.path("process.pid") as? Int == Int(outside.pid) })
+        #expect(host["container"] == nil && host["orchestrator"] == nil, "a host process has no container")
+        try validateAgainstSchema(t.lines)
+    }
+}

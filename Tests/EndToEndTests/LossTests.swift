@@ -1,0 +1,33 @@
+import Foundation
+import Testing
+
+/// Loss is never silent: a tiny ring buffer and a stopped reader force the
+/// kernel to drop events, and the in-band records account for every one.
+struct LossTests {
+    @Test func receivedPlusReportedLostEqualsBindsMade() throws {
+        try #require(Harness.isRoot)
+        let binds = 3000
+        var tracer: Tracer?
+        let load = try run(Harness.bindgen, ["--wait-stdin", "--count", "\(binds)", "--quiet", "--summary"], input: "go\n") { pid in
+            let t = try Tracer(["--pid", "\(pid)", "--ring-buffer-size", "4KiB"])
+            kill(t.process.processIdentifier, SIGSTOP)  // the reader stops: the ring buffer fills
+            tracer = t
+        }
+        let t = try #require(tracer)
+        kill(t.process.processIdentifier, SIGCONT)
+        #expect(t.stop() == 0)
+
+        let events = t.events()
+        let received = events.filter { $0.path("event.action") as? String == "bind" && $0.path("process.pid") as? Int == Int(load.pid) }
+        let reports = events.filter { $0.path("event.action") as? String == "events-lost" }
+        let lost = reports.compactMap { $0.path("bind.lost.events") as? Int }.reduce(0, +)
+        #expect(lost > 0, "a 4 KiB ring buffer and a stopped reader must lose events")
+        #expect(reports.allSatisfy { $0.path("bind.lost.source") as? String == "kernel" && $0.path("event.kind") as? String == "metric" })
+        #expect(received.count + lost == binds, "received \(received.count) + lost \(lost) != \(binds) binds made")
+        #expect(reports.last?.path("bind.lost.total") as? Int == lost)
+        #expect(t.stderr.contains("lost=\(lost)"), "the final count is logged at exit: \(t.stderr)")
+        let sequences = events.compactMap { $0.path("event.sequence") as? Int }
+        #expect(sequences == Array(1...sequences.count), "loss records take sequence numbers too: no gaps")
+        try validateAgainstSchema(t.lines)
+    }
+}
