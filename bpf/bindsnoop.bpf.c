@@ -135,10 +135,13 @@ struct {
 } events SEC(".maps");
 
 /* Events that could not be delivered: ring buffer full, or no room to
- * remember a call in flight. User space reports the sum in-band. */
+ * remember a call in flight. User space maps it and reports it in-band: a
+ * read of shared memory, no bpf(2) call, so it keeps working after
+ * bindsnoop drops its privileges. Touched only when an event is lost. */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, 1);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u64);
 } lost SEC(".maps");
@@ -165,6 +168,10 @@ struct {
 
 char LICENSE[] SEC("license") = "GPL";
 
+/* When the last wake-up was allowed (bpf_ktime_get_ns). Racy across CPUs
+ * by design: a lost update only means one wake-up more or less. */
+__u64 last_wakeup_ns;
+
 /* ---- the shared path ---- */
 static __always_inline void count_lost(void)
 {
@@ -172,7 +179,7 @@ static __always_inline void count_lost(void)
 	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
 
 	if (n)
-		*n += 1;
+		__sync_fetch_and_add(n, 1);
 }
 
 static __always_inline bool task_selected(void)
@@ -260,6 +267,25 @@ static __always_inline __u8 socket_options(struct sock *sk)
 	return opts;
 }
 
+/* Waking the reader costs the binding task (and the host) far more than
+ * writing the record: under a bind storm, wake it at most once per
+ * interval, or when the buffer is filling; the reader polls on its own
+ * timer meanwhile. Flags 0 lets the kernel wake a reader that has caught up. */
+static __always_inline __u64 wakeup_flags(void)
+{
+	__u64 now;
+
+	if (!config.wakeup_interval_ns)
+		return 0;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= config.wakeup_bytes)
+		return BPF_RB_FORCE_WAKEUP;
+	now = bpf_ktime_get_ns();
+	if (now - last_wakeup_ns < config.wakeup_interval_ns)
+		return BPF_RB_NO_WAKEUP;
+	last_wakeup_ns = now;
+	return 0;
+}
+
 static __always_inline void emit(const struct pending_bind *p, int ret, __u8 probe)
 {
 	struct socket *sock = p->sock;
@@ -323,7 +349,7 @@ static __always_inline void emit(const struct pending_bind *p, int ret, __u8 pro
 
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	BPF_CORE_READ_STR_INTO(&e->process_comm, task, group_leader, comm);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
 static __always_inline void remember(struct socket *sock, const void *addr, long addr_len, bool user)

@@ -65,6 +65,11 @@ struct bindsnoop_config {
 	__u8 outcome;           /* enum bindsnoop_outcome_filter */
 	__u16 port_count;       /* 0: any port */
 	__u16 ports[BINDSNOOP_MAX_PORTS];
+	/* Wake-ups: a reader that has caught up is woken at once, but at most
+	 * once per wakeup_interval_ns; in between, events wait for the reader's
+	 * own timer (the same interval) unless wakeup_bytes are waiting. */
+	__u64 wakeup_interval_ns;
+	__u64 wakeup_bytes;
 };
 
 #endif

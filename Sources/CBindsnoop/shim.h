@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <sys/signalfd.h>
 #include <net/if.h>
+#include <sys/prctl.h>
 #include "../../bpf/bindsnoop.h"
 
 static inline int bindsnoop_libbpf_print_warnings(enum libbpf_print_level level, const char *format, va_list args)
@@ -40,6 +41,26 @@ static inline struct bpf_object *bindsnoop_open_object(const void *bytes, size_t
 {
 	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
 	return bpf_object__open_mem(bytes, size, &opts);
+}
+
+/* glibc declares these only under _GNU_SOURCE. */
+#include <sys/types.h>
+extern int setresuid(uid_t ruid, uid_t euid, uid_t suid);
+extern int setresgid(gid_t rgid, gid_t egid, gid_t sgid);
+
+static inline int bindsnoop_setresuid(uid_t uid) { return setresuid(uid, uid, uid); }
+static inline int bindsnoop_setresgid(gid_t gid) { return setresgid(gid, gid, gid); }
+
+/* prctl(2) is variadic, which Swift does not import. */
+static inline int bindsnoop_prctl(int option, unsigned long arg)
+{
+	return prctl(option, arg, 0UL, 0UL, 0UL);
+}
+
+/* A counter the kernel updates in shared memory: read it once, now. */
+static inline __u64 bindsnoop_read_u64(const void *p)
+{
+	return __atomic_load_n((const __u64 *)p, __ATOMIC_RELAXED);
 }
 
 #endif

@@ -74,6 +74,9 @@ struct Bindsnoop: ParsableCommand {
     @Option(help: ArgumentHelp("Kernel ring buffer size: a power of two from 4KiB to 1GiB (default 4MiB).", valueName: "SIZE"))
     var ringBufferSize: ByteSize?
 
+    @Option(help: ArgumentHelp("After attaching and opening the outputs, run as this user with no capabilities (a file sink's directory becomes theirs).", valueName: "USER"))
+    var user: String?
+
     @Flag(name: .shortAndLong, help: "More diagnostics on stderr (-vv: libbpf's too).")
     var verbose: Int
 
@@ -113,6 +116,7 @@ struct Bindsnoop: ParsableCommand {
         if let duration { resolved.limits.duration = duration }
         if let probe { resolved.probe = probe }
         if let ringBufferSize { resolved.ringBufferSize = ringBufferSize.bytes }
+        if let user { resolved.user = user }
         return resolved
     }
 
@@ -123,8 +127,10 @@ struct Bindsnoop: ParsableCommand {
         BPFTracer.setLibbpfVerbosity(verbose)
 
         let settings: Configuration
+        let dropTo: PrivilegeDrop?
         do {
             settings = try resolveConfiguration()
+            dropTo = try settings.user.map { user throws(ConfigError) in try PrivilegeDrop(user: user, key: self.user == nil ? "user" : "--user") }
         } catch {
             fail(error.description, code: BindsnoopExit.config)
         }
@@ -146,6 +152,15 @@ struct Bindsnoop: ParsableCommand {
                                          ringBufferBytes: UInt32(settings.ringBufferSize), logger: logger)
         } catch {
             fail(error.description, code: BindsnoopExit.code(for: error))
+        }
+        if let dropTo {
+            do {
+                for sink in sinks { try sink.handOver(to: dropTo.uid, gid: dropTo.gid) }
+                try dropTo.apply()
+            } catch {
+                fail("\(error)", code: BindsnoopExit.noPermission)
+            }
+            logger.debug("running unprivileged", metadata: ["user": "\(dropTo.name)", "uid": "\(dropTo.uid)"])
         }
         let tableEncoder = settings.format == .table
             ? TableEncoder(showTimestamp: table.timestamp, showUID: table.uid, wide: table.wide) : nil

@@ -8,24 +8,32 @@ public final class BPFTracer {
     public let mode: ProbeMode
     private let object: OpaquePointer
     private var links: [OpaquePointer]
-    private let lostMapFD: Int32
-    private let possibleCPUs: Int
+    /// The `lost` array map, mapped read-only (BPF_F_MMAPABLE).
+    private let lostCounter: UnsafeMutableRawPointer
     /// The BPF_MAP_TYPE_RINGBUF map to read events from.
     public let ringBufferMapFD: Int32
 
-    private init(mode: ProbeMode, object: OpaquePointer, links: [OpaquePointer]) {
+    private init(mode: ProbeMode, object: OpaquePointer, links: [OpaquePointer]) throws(TracerError) {
         self.mode = mode
         self.object = object
         self.links = links
         ringBufferMapFD = bpf_map__fd(bpf_object__find_map_by_name(object, "events"))
-        lostMapFD = bpf_map__fd(bpf_object__find_map_by_name(object, "lost"))
-        possibleCPUs = max(Int(libbpf_num_possible_cpus()), 1)
+        let mapped = mmap(nil, Int(getpagesize()), PROT_READ, MAP_SHARED,
+                          bpf_map__fd(bpf_object__find_map_by_name(object, "lost")), 0)
+        guard let mapped, mapped != MAP_FAILED else { throw .modeFailed(mode, stage: "mapping the loss counter", errno: errno) }
+        lostCounter = mapped
     }
 
     deinit {
+        munmap(lostCounter, Int(getpagesize()))
         for link in links { bpf_link__destroy(link) }
         bpf_object__close(object)
     }
+
+    /// The kernel wakes a reader that has caught up at most this often
+    /// (seconds); the reader polls at this interval while events flow, so
+    /// this is also the most an event waits in the ring buffer.
+    public static let wakeupInterval = 0.01
 
     /// 0: libbpf silent; 1: its warnings; 2: its debug output and verifier logs.
     public static func setLibbpfVerbosity(_ level: Int) {
@@ -93,7 +101,13 @@ public final class BPFTracer {
             bpf_object__close(object)
             throw error
         }
-        return BPFTracer(mode: mode, object: object, links: links)
+        do throws(TracerError) {
+            return try BPFTracer(mode: mode, object: object, links: links)
+        } catch {
+            for link in links { bpf_link__destroy(link) }
+            bpf_object__close(object)
+            throw error
+        }
     }
 
     /// Before load: only this mode's programs, the filters, the ring size.
@@ -117,7 +131,10 @@ public final class BPFTracer {
             throw .objectRejected(errno: EINVAL)
         }
         var initial = [UInt8](repeating: 0, count: size)
-        initial.withUnsafeMutableBytes { $0.storeBytes(of: filter.kernelConfig, as: bindsnoop_config.self) }
+        var config = filter.kernelConfig
+        config.wakeup_interval_ns = UInt64(wakeupInterval * 1e9)
+        config.wakeup_bytes = UInt64(ringBufferBytes / 8)
+        initial.withUnsafeMutableBytes { $0.storeBytes(of: config, as: bindsnoop_config.self) }
         guard bpf_map__set_initial_value(rodata, initial, size) == 0 else {
             throw .objectRejected(errno: EINVAL)
         }
@@ -136,11 +153,8 @@ public final class BPFTracer {
         }
     }
 
-    /// Events the kernel could not deliver since load, summed over CPUs.
+    /// Events the kernel could not deliver since load.
     public func lostEvents() -> UInt64 {
-        var key: UInt32 = 0
-        var perCPU = [UInt64](repeating: 0, count: possibleCPUs)
-        guard bpf_map_lookup_elem(lostMapFD, &key, &perCPU) == 0 else { return 0 }
-        return perCPU.reduce(0, &+)
+        bindsnoop_read_u64(lostCounter)
     }
 }

@@ -85,10 +85,14 @@ public final class TraceSession {
         let deadline = limits.duration.map { monotonicSeconds() + $0 }
         var nextHousekeeping = monotonicSeconds() + 1
         var reason: StopReason?
+        var lastEventAt = -Double.infinity
         while reason == nil {
             let now = monotonicSeconds()
             var timeout = nextHousekeeping - now
             if let deadline { timeout = min(timeout, deadline - now) }
+            // While events flow the kernel skips most wake-ups (see
+            // BPFTracer.wakeupInterval): poll on our own timer instead.
+            if now - lastEventAt < 4 * BPFTracer.wakeupInterval { timeout = min(timeout, BPFTracer.wakeupInterval) }
             if sinks.contains(where: \.hasPending) { timeout = min(timeout, 0.05) }
             waits.removeSubrange(2...)
             for sink in sinks {
@@ -101,7 +105,9 @@ public final class TraceSession {
                 if received.contains(.stop) { reason = .signal }
                 reopen = received.contains(.reopen)
             }
+            let before = eventsWritten + malformed
             if consume(ring) { reason = .maxEvents }
+            if eventsWritten + malformed != before { lastEventAt = monotonicSeconds() }
             let housekeeping = monotonicSeconds() >= nextHousekeeping
             if housekeeping {
                 reportKernelLoss()

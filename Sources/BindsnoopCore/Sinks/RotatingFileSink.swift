@@ -72,6 +72,14 @@ public final class RotatingFileSink: Sink {
         if size > 0 { try rotate() }
     }
 
+    /// Rotation creates files in the directory and renames them, so the
+    /// directory, the active file and the lock become the user's.
+    public func handOver(to uid: uid_t, gid: gid_t) throws(SinkError) {
+        guard lchown(directory, uid, gid) == 0, fchown(fd, uid, gid) == 0, fchown(lockFD, uid, gid) == 0 else {
+            throw .failed(sink: name, errno: errno)
+        }
+    }
+
     public func flush() throws(SinkError) {
         if fd >= 0 { fsync(fd) }
     }

@@ -1,3 +1,7 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Where encoded lines go. A sink receives whole lines only, in batches,
 /// and never splits a line: it delivers it whole or counts it lost.
 public protocol Sink: AnyObject {
@@ -14,6 +18,9 @@ public protocol Sink: AnyObject {
     func close()
     /// Lines waiting for a peer; the event loop then wakes more often.
     var hasPending: Bool { get }
+    /// Before bindsnoop gives up root: make what the sink must create or
+    /// write later (a log directory, its files) the user's.
+    func handOver(to uid: uid_t, gid: gid_t) throws(SinkError)
     /// A descriptor the event loop should wait on for writability (the
     /// sink has lines its peer would not take yet), nil otherwise.
     var writableWaitDescriptor: Int32? { get }
@@ -25,6 +32,7 @@ extension Sink {
     public func flush() throws(SinkError) {}
     public func close() {}
     public var hasPending: Bool { false }
+    public func handOver(to uid: uid_t, gid: gid_t) throws(SinkError) {}
     public var writableWaitDescriptor: Int32? { nil }
 }
 

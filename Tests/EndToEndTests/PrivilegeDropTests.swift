@@ -1,0 +1,61 @@
+import Foundation
+import Testing
+
+/// After attaching, `--user` leaves bindsnoop with no capability at all,
+/// and events still flow: to stdout, and to a file that keeps rotating.
+@Suite(.serialized) struct PrivilegeDropTests {
+    private func status(of pid: Int32) -> [String: String] {
+        let text = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+        var fields: [String: String] = [:]
+        for line in text.split(separator: "\n") {
+            let parts = line.split(separator: ":", maxSplits: 1)
+            if parts.count == 2 { fields[String(parts[0])] = parts[1].trimmingCharacters(in: .whitespaces) }
+        }
+        return fields
+    }
+
+    @Test func runsUnprivilegedAfterAttachAndStillDelivers() throws {
+        try #require(Harness.isRoot)
+        let directory = Harness.temporaryFile("drop")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false,
+                                                attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let logs = directory.path + "/logs"
+        let config = directory.path + "/bindsnoop.yaml"
+        try "sinks:\n  stdout: {enabled: true}\n  file: {path: \(logs)/bind.ndjson, max_size: 16KiB}\n"
+            .write(toFile: config, atomically: true, encoding: .utf8)
+
+        var tracer: Tracer?
+        var seen: [String: String] = [:]
+        let load = try run(Harness.bindgen, ["--wait-stdin", "--count", "300", "--quiet"], input: "go\n") { pid in
+            let t = try Tracer(["--config", config, "--user", "nobody", "--pid", "\(pid)"])
+            seen = status(of: t.process.processIdentifier)
+            tracer = t
+        }
+        let t = try #require(tracer)
+        usleep(300_000)
+        #expect(t.stop() == 0, "\(t.stderr)")
+        #expect(seen["Uid"]?.split(separator: "\t").allSatisfy { $0 == "65534" } == true, "Uid: \(seen["Uid"] ?? "?")")
+        for set in ["CapPrm", "CapEff", "CapAmb", "CapBnd"] {
+            #expect(seen[set] == "0000000000000000", "\(set): \(seen[set] ?? "?")")
+        }
+        #expect(seen["NoNewPrivs"] == "1")
+        let mine = t.events().filter { $0.path("process.pid") as? Int == Int(load.pid) }
+        #expect(mine.count == 300, "every bind still reported after the drop")
+        let rotated = try FileManager.default.contentsOfDirectory(atPath: logs).filter { $0.hasSuffix(".ndjson.zst") }
+        #expect(rotated.count >= 2, "rotation and compression go on unprivileged: \(rotated)")
+        for name in rotated {
+            let attributes = try FileManager.default.attributesOfItem(atPath: "\(logs)/\(name)")
+            #expect((attributes[.ownerAccountID] as? NSNumber)?.intValue == 65534)
+        }
+    }
+
+    @Test func unknownOrRootUserIsAConfigurationError() throws {
+        for user in ["no-such-user-here", "root", "0"] {
+            let result = try run(Harness.bindsnoop, ["--user", user])
+            #expect(result.status == 78, "\(user): \(result.stderr)")
+            #expect(result.stderr.contains("--user"), "\(result.stderr)")
+            #expect(result.stderr.split(separator: "\n").count == 1)
+        }
+    }
+}
