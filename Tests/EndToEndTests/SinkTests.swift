@@ -147,6 +147,28 @@ import Testing
         try validateAgainstSchema(lines)
     }
 
+    /// deploy/pipelines/syslog-ng.conf, as shipped, with the real daemon.
+    @Test func syslogNgRecipeReceivesEveryEvent() throws {
+        try #require(Harness.isRoot)
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let syslog = try SyslogNg(directory: dir, recipe: Harness.packageDirectory.path + "/deploy/pipelines/syslog-ng.conf",
+                                  socket: "/run/syslog-ng/bindsnoop.sock", output: "/var/log/bindsnoop/received.ndjson")
+        defer { syslog.stop() }
+        let file = try config("sinks:\n  unix: {path: \(syslog.socketPath), mode: stream}\n", in: dir)
+        var tracer: Tracer?
+        let load = try run(Harness.bindgen, ["--wait-stdin", "--count", "200", "--quiet"], input: "go\n") { pid in
+            tracer = try Tracer(["--config", file, "--pid", "\(pid)"])
+        }
+        let t = try #require(tracer)
+        #expect(t.stop(signal: SIGTERM) == 0)
+        syslog.stop()
+        let lines = try String(contentsOfFile: syslog.outputPath, encoding: .utf8).split(separator: "\n").map(String.init)
+        let pids = lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?.path("process.pid") as? Int }
+        #expect(pids.count == 200 && pids.allSatisfy { $0 == Int(load.pid) }, "\(pids.count) of 200 events arrived")
+        try validateAgainstSchema(lines)
+    }
+
     @Test(arguments: [
         ("sinks:\n  file: {path: /tmp/x.ndjson, max_sise: 1MiB}\n", "sinks.file.max_sise"),
         ("sinks:\n  file: {path: /tmp/x.ndjson, max_size: -1}\n", "sinks.file.max_size"),
@@ -196,6 +218,19 @@ final class SyslogNg {
             destination d_file { file("\(outputPath)" template("$MSG\\n")); };
             log { source(s_bindsnoop); destination(d_file); };
             """.write(toFile: "\(directory)/syslog-ng.conf", atomically: true, encoding: .utf8)
+        try start()
+    }
+
+    /// A configuration of the user's (deploy/pipelines/syslog-ng.conf) with
+    /// its socket and output paths moved into `directory`.
+    init(directory: String, recipe: String, socket: String, output: String) throws {
+        self.directory = directory
+        socketPath = "\(directory)/forwarder.sock"
+        outputPath = "\(directory)/received.ndjson"
+        let text = try String(contentsOfFile: recipe, encoding: .utf8)
+        #expect(text.contains(socket) && text.contains(output), "the recipe no longer uses \(socket) and \(output)")
+        try text.replacingOccurrences(of: socket, with: socketPath).replacingOccurrences(of: output, with: outputPath)
+            .write(toFile: "\(directory)/syslog-ng.conf", atomically: true, encoding: .utf8)
         try start()
     }
 

@@ -1,0 +1,36 @@
+import Foundation
+import Testing
+import Yams
+
+/// The deployment files parse (their structure is checked by the tools that
+/// consume them; none of those runs here, so syntax and key facts are checked).
+struct DeployFilesTests {
+    static let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appending(path: "deploy").path
+
+    @Test(arguments: ["kubernetes/daemonset.yaml", "pipelines/vector.yaml", "pipelines/fluent-bit.yaml"])
+    func yamlParses(name: String) throws {
+        let text = try String(contentsOfFile: "\(Self.deploy)/\(name)", encoding: .utf8)
+        let documents = try Array(Yams.load_all(yaml: text))
+        #expect(!documents.isEmpty)
+    }
+
+    @Test func daemonSetAddsOnlyTheCapabilitiesBPFNeeds() throws {
+        let text = try String(contentsOfFile: "\(Self.deploy)/kubernetes/daemonset.yaml", encoding: .utf8)
+        let daemonSet = try #require(try Array(Yams.load_all(yaml: text)).compactMap { $0 as? [String: Any] }
+            .first { $0["kind"] as? String == "DaemonSet" })
+        let spec = (daemonSet["spec"] as? [String: Any])?["template"] as? [String: Any]
+        let container = ((spec?["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first
+        let security = container?["securityContext"] as? [String: Any]
+        let capabilities = security?["capabilities"] as? [String: Any]
+        #expect(capabilities?["add"] as? [String] == ["BPF", "PERFMON", "SYS_RESOURCE"])
+        #expect(capabilities?["drop"] as? [String] == ["ALL"])
+        #expect(security?["privileged"] as? Bool == false)
+    }
+
+    @Test func systemdUnitWaitsForReadiness() throws {
+        let unit = try String(contentsOfFile: "\(Self.deploy)/bindsnoop.service", encoding: .utf8)
+        #expect(unit.contains("Type=notify"))
+        #expect(unit.contains("CapabilityBoundingSet=CAP_BPF CAP_PERFMON"))
+    }
+}
