@@ -12,6 +12,7 @@ public struct EventEncoder {
     public var interfaces: InterfaceNames
     public var containers: ContainerNames
     public var clock: WallClock
+    private var ipv6Texts = IPv6TextCache()
 
     public init(host: HostMetadata, interfaces: InterfaceNames = InterfaceNames(),
                 containers: ContainerNames = ContainerNames(), clock: WallClock = .current()) {
@@ -52,7 +53,7 @@ public struct EventEncoder {
         encodeNetwork(record, into: &out)
         if record.succeeded {
             out.append(",\"server\":{\"ip\":\"")
-            record.withBoundAddress { IPAddressFormat.append(family: record.family, address: $0, to: &out) }
+            record.withBoundAddress { IPAddressFormat.append(family: record.family, address: $0, to: &out, cache: &ipv6Texts) }
             out.append("\",\"port\":")
             out.append(decimal: UInt64(e.bound_port))
             out.append("}")
@@ -101,7 +102,7 @@ public struct EventEncoder {
             out.append(",\"requested\":{")
             if let family = record.requestedFamily {
                 out.append("\"ip\":\"")
-                record.withRequestedAddress { IPAddressFormat.append(family: family, address: $0, to: &out) }
+                record.withRequestedAddress { IPAddressFormat.append(family: family, address: $0, to: &out, cache: &ipv6Texts) }
                 out.append("\",")
             }
             out.append("\"port\":")

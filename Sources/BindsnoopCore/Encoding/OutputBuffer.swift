@@ -1,88 +1,136 @@
 /// A growable byte buffer reused across events: encoders append to it, sinks
 /// write it out in one call per batch, then it is cleared without freeing.
-public struct OutputBuffer {
-    public private(set) var bytes: [UInt8]
+/// Raw memory rather than a `[UInt8]`: the hot path appends a few dozen
+/// short pieces per event, and an array's generic append (uniqueness and
+/// capacity checks, then a call to copy) was a third of the encoder's time.
+/// Noncopyable, so it owns its memory alone, and a struct, so exclusive
+/// access is checked at compile time rather than on every append.
+public struct OutputBuffer: ~Copyable {
+    private var base: UnsafeMutablePointer<UInt8>
+    private var capacity: Int
+    public private(set) var count = 0
 
     public init(capacity: Int = 1 << 16) {
-        bytes = []
-        bytes.reserveCapacity(capacity)
+        self.capacity = max(capacity, 64)
+        base = .allocate(capacity: self.capacity)
     }
 
-    public var count: Int { bytes.count }
-    public var isEmpty: Bool { bytes.isEmpty }
+    deinit {
+        base.deallocate()
+    }
+
+    public var isEmpty: Bool { count == 0 }
+
+    /// A copy of the contents (for what is built once, not per event).
+    public var bytes: [UInt8] { Array(UnsafeBufferPointer(start: base, count: count)) }
+
+    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
+        try body(UnsafeRawBufferPointer(start: base, count: count))
+    }
 
     public mutating func removeAll() {
-        bytes.removeAll(keepingCapacity: true)
+        count = 0
     }
 
     /// Drops the first `count` bytes (written out by a sink).
-    public mutating func removeFirst(_ count: Int) {
-        bytes.removeFirst(count)
+    public mutating func removeFirst(_ n: Int) {
+        precondition(n <= count)
+        (base).update(from: base + n, count: count - n)
+        count -= n
     }
 
     /// Shortens the buffer back to `count` bytes (an abandoned partial line).
-    public mutating func truncate(to count: Int) {
-        bytes.removeLast(bytes.count - count)
+    public mutating func truncate(to n: Int) {
+        precondition(n <= count)
+        count = n
+    }
+
+    @inline(__always)
+    private mutating func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(to: count + extra) }
+    }
+
+    private mutating func grow(to needed: Int) {
+        var newCapacity = capacity * 2
+        while newCapacity < needed { newCapacity *= 2 }
+        let newBase = UnsafeMutablePointer<UInt8>.allocate(capacity: newCapacity)
+        newBase.initialize(from: base, count: count)
+        base.deallocate()
+        base = newBase
+        capacity = newCapacity
     }
 
     @inline(__always)
     public mutating func append(_ byte: UInt8) {
-        bytes.append(byte)
+        reserve(1)
+        base[count] = byte
+        count += 1
     }
 
     @inline(__always)
     public mutating func append(_ literal: StaticString) {
-        literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        append(contentsOf: UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
     }
 
     @inline(__always)
     public mutating func append(contentsOf other: [UInt8]) {
-        bytes.append(contentsOf: other)
+        other.withUnsafeBytes { append(contentsOf: $0) }
     }
 
     @inline(__always)
     public mutating func append(contentsOf other: UnsafeRawBufferPointer) {
-        bytes.append(contentsOf: other)
+        let n = other.count
+        guard n > 0 else { return }
+        reserve(n)
+        UnsafeMutableRawPointer(base + count).copyMemory(from: other.baseAddress!, byteCount: n)
+        count += n
     }
 
-    /// Decimal digits of an unsigned integer.
+    /// Decimal digits of an unsigned integer, written in place.
     public mutating func append(decimal value: UInt64) {
-        if value < 10 {
-            bytes.append(UInt8(truncatingIfNeeded: value) &+ 0x30)
-            return
+        var digits = 1
+        var threshold: UInt64 = 10
+        while digits < 20 && value >= threshold {  // UInt64.max has 20 digits
+            digits += 1
+            threshold &*= 10
         }
-        var scratch: (UInt64, UInt64, UInt64) = (0, 0, 0)  // 24 bytes; UInt64.max has 20 digits
-        withUnsafeMutableBytes(of: &scratch) { digits in
-            var v = value
-            var i = digits.count
-            while v > 0 {
-                i -= 1
-                digits[i] = UInt8(truncatingIfNeeded: v % 10) &+ 0x30
-                v /= 10
-            }
-            bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: digits[i...]))
-        }
+        writeDigits(value, count: digits)
     }
 
     public mutating func append(decimal value: Int64) {
         if value < 0 {
-            bytes.append(UInt8(ascii: "-"))
+            append(UInt8(ascii: "-"))
             append(decimal: value.magnitude)
         } else {
             append(decimal: UInt64(value))
         }
     }
 
-    /// Exactly `width` digits, zero-padded (timestamps).
+    /// Exactly `width` digits, zero-padded (timestamps); higher digits are dropped.
     public mutating func append(decimal value: UInt64, width: Int) {
-        var divisor: UInt64 = 1
-        for _ in 1..<width { divisor *= 10 }
+        writeDigits(value, count: width)
+    }
+
+    /// The last `count` decimal digits of `value`, backwards from the end:
+    /// divisions by the constant 10, which compile to multiplications.
+    @inline(__always)
+    private mutating func writeDigits(_ value: UInt64, count digits: Int) {
+        reserve(digits)
         var v = value
-        while divisor > 0 {
-            bytes.append(UInt8(truncatingIfNeeded: (v / divisor) % 10) &+ 0x30)
-            v %= divisor
-            divisor /= 10
+        var at = count + digits
+        Self.digitPairs.withUTF8Buffer { pairs in
+            while at - count >= 2 {  // two digits per division
+                let pair = Int(v % 100) * 2
+                v /= 100
+                at -= 2
+                base[at] = pairs[pair]
+                base[at + 1] = pairs[pair + 1]
+            }
         }
+        if at > count {
+            base[at - 1] = UInt8(truncatingIfNeeded: v % 10) &+ 0x30
+        }
+        count += digits
     }
 
     /// `bytes` as the contents of a JSON string (without the quotes): valid
@@ -95,9 +143,9 @@ public struct OutputBuffer {
             let b = input[i]
             if b >= 0x20 && b < 0x80 {
                 if b == UInt8(ascii: "\"") || b == UInt8(ascii: "\\") {
-                    bytes.append(UInt8(ascii: "\\"))
+                    append(UInt8(ascii: "\\"))
                 }
-                bytes.append(b)
+                append(b)
                 i += 1
             } else if b < 0x20 || b == 0x7f {
                 appendControlEscape(b)
@@ -105,10 +153,10 @@ public struct OutputBuffer {
             } else {
                 let length = UTF8Validation.sequenceLength(input, at: i)
                 if length == 0 {
-                    bytes.append(contentsOf: [0xEF, 0xBF, 0xBD])  // U+FFFD
+                    append(contentsOf: Self.replacementCharacter)  // U+FFFD
                     i += 1
                 } else {
-                    bytes.append(contentsOf: UnsafeRawBufferPointer(rebasing: input[i..<(i + length)]))
+                    append(contentsOf: UnsafeRawBufferPointer(rebasing: input[i..<(i + length)]))
                     i += length
                 }
             }
@@ -124,22 +172,26 @@ public struct OutputBuffer {
             let hex: StaticString = "0123456789abcdef"
             append("\\u00")
             hex.withUTF8Buffer { digits in
-                bytes.append(digits[Int(b >> 4)])
-                bytes.append(digits[Int(b & 0xF)])
+                append(digits[Int(b >> 4)])
+                append(digits[Int(b & 0xF)])
             }
         }
     }
 
     public mutating func appendJSONString(_ input: UnsafeRawBufferPointer) {
-        bytes.append(UInt8(ascii: "\""))
+        append(UInt8(ascii: "\""))
         appendJSONStringContents(input)
-        bytes.append(UInt8(ascii: "\""))
+        append(UInt8(ascii: "\""))
     }
 
     public mutating func appendJSONString(_ string: String) {
         var s = string
         s.withUTF8 { appendJSONString(UnsafeRawBufferPointer($0)) }
     }
+
+    /// "00", "01", … "99" back to back.
+    private static let digitPairs: StaticString = "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899"
+    private static let replacementCharacter: [UInt8] = [0xEF, 0xBF, 0xBD]  // U+FFFD
 }
 
 /// Well-formed UTF-8 per the Unicode standard (table 3-7): no overlongs, no

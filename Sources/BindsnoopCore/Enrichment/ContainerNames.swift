@@ -10,6 +10,9 @@ public struct ContainerNames {
     private let rescanInterval: Double
     private var paths: [UInt64: String] = [:]
     private var encoded: [UInt64: [UInt8]] = [:]
+    /// Ids no scan found (a cgroup already gone, or outside the hierarchy),
+    /// until the next `forget()`: they cost no clock read per event.
+    private var unknown: Set<UInt64> = []
     private var lastScan = -Double.infinity
 
     /// `hierarchy` nil: enrichment off (no cgroup v2 mount found).
@@ -22,19 +25,22 @@ public struct ContainerNames {
     /// cgroup names no container.
     public mutating func encodedMembers(cgroupID: UInt64) -> [UInt8] {
         if let cached = encoded[cgroupID] { return cached }
+        if unknown.contains(cgroupID) { return [] }
         if paths[cgroupID] == nil, case let now = monotonicSeconds(), now - lastScan >= rescanInterval {
             scan()
             lastScan = now
+            if paths[cgroupID] == nil { unknown.insert(cgroupID) }
         }
-        guard let path = paths[cgroupID] else { return [] }  // not cached: a later scan may find it
+        guard let path = paths[cgroupID] else { return [] }
         let members = Self.encode(ContainerIdentity(cgroupPath: path))
         encoded[cgroupID] = members
         return members
     }
 
-    /// Cgroups are removed and their ids never reused while bindsnoop runs,
-    /// but the cache should not grow with every short-lived container.
+    /// About once a second: unknown ids get another chance (a container
+    /// created since), and the caches do not grow with every short-lived one.
     public mutating func forget() {
+        unknown.removeAll(keepingCapacity: true)
         if encoded.count > 4096 { encoded.removeAll(keepingCapacity: true) }
         if paths.count > 65536 { paths.removeAll(keepingCapacity: true) }
     }

@@ -202,7 +202,7 @@ public final class TraceSession {
             lineEnds.removeAll(keepingCapacity: true)
             lineSequences.removeAll(keepingCapacity: true)
         }
-        let failure: SinkError? = buffer.bytes.withUnsafeBytes { bytes in
+        let failure: SinkError? = buffer.withUnsafeBytes { bytes in
             let batch = LineBatch(bytes: bytes, lineEnds: lineEnds, sequences: lineSequences)
             do throws(SinkError) {
                 try forEachSink { sink throws(SinkError) in try sink.write(batch) }
