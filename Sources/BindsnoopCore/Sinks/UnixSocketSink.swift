@@ -42,6 +42,9 @@ public final class UnixSocketSink: Sink {
     /// Lines to send, a loss to report, or a send queue to watch drain.
     public var hasPending: Bool { queue.hasUnsent || !unreported.isEmpty || !sendQueueDrained }
 
+    /// Bytes held for the forwarder: never more than `buffer` plus one line.
+    var bufferedBytes: UInt64 { queue.byteCount }
+
     /// Connected with lines the socket would not take yet: wake when it can.
     public var writableWaitDescriptor: Int32? { fd >= 0 && queue.hasUnsent ? fd : nil }
 
