@@ -53,6 +53,9 @@ struct Bindsnoop: ParsableCommand {
     @Option(help: "Output: json (one event per line, default) or table (BCC's columns).")
     var format: OutputFormat?
 
+    @Flag(help: "Count binds per local address and port; print the counts at exit instead of each bind.")
+    var count = false
+
     @Flag(name: .customShort("t"), help: "Table: include a TIME column (UTC).")
     var timestamp = false
 
@@ -109,6 +112,7 @@ struct Bindsnoop: ParsableCommand {
         if let cgroup { resolved.filter.cgroupPath = cgroup }
         if let outcome { resolved.filter.outcome = outcome }
         if let format { resolved.format = format }
+        if count { resolved.count = true }
         if timestamp { resolved.table.timestamp = true }
         if printUID { resolved.table.uid = true }
         if wide { resolved.table.wide = true }
@@ -165,7 +169,7 @@ struct Bindsnoop: ParsableCommand {
         let tableEncoder = settings.format == .table
             ? TableEncoder(showTimestamp: table.timestamp, showUID: table.uid, wide: table.wide) : nil
         let session = TraceSession(tracer: tracer, json: encoder, table: tableEncoder, sinks: sinks,
-                                   limits: settings.limits, logger: logger)
+                                   limits: settings.limits, count: settings.count, logger: logger)
         do {
             _ = try session.run(signals: signals) {
                 logger.info("attached: tracing bind() in \(tracer.mode.rawValue) mode", metadata: [

@@ -88,3 +88,17 @@ import Testing
 private extension UInt64 {
     var toInt64: Int64 { Int64(self) }
 }
+
+struct BindCounterTests {
+    @Test func successesByBoundAddressFailuresByRequested() {
+        var counter = BindCounter()
+        counter.add(RecordFixtures.record(boundPort: 8080))
+        counter.add(RecordFixtures.record(boundPort: 8080))
+        counter.add(RecordFixtures.record(ret: -98, requestedPort: 8080, boundAddress: [0, 0, 0, 0], boundPort: 0))
+        counter.add(RecordFixtures.record(protocolNumber: 17, sockType: 2, boundPort: 53))
+        let sorted = counter.sorted
+        #expect(sorted.map(\.key.port) == [8080, 53])
+        #expect(sorted.first?.tally == BindCounter.Tally(binds: 3, failures: 1))
+        #expect(sorted.last?.key.transport == 17)
+    }
+}

@@ -4,6 +4,8 @@
 public struct Configuration: Equatable, Sendable {
     public var probe: ProbeSelection = .auto
     public var format: OutputFormat = .json
+    /// Count binds per local address and port, print them at exit (`--count`).
+    public var count = false
     public var ringBufferSize: UInt64 = 4 << 20
     public var filter = KernelFilter()
     public var table = TableOptions()

@@ -4,6 +4,7 @@
 struct ConfigurationFile: Decodable {
     var probe: String?
     var format: OutputFormat?
+    var count: Bool?
     var ringBufferSize: ByteCount?
     var user: String?
     var filters: Filters?
@@ -12,7 +13,7 @@ struct ConfigurationFile: Decodable {
     var sinks: Sinks?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case probe, format, ringBufferSize = "ring_buffer_size", user, filters, table, limits, sinks
+        case probe, format, count, ringBufferSize = "ring_buffer_size", user, filters, table, limits, sinks
     }
 
     init(from decoder: Decoder) throws {
@@ -20,6 +21,7 @@ struct ConfigurationFile: Decodable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         probe = try c.decodeIfPresent(String.self, forKey: .probe)
         format = try c.decodeIfPresent(OutputFormat.self, forKey: .format)
+        count = try c.decodeIfPresent(Bool.self, forKey: .count)
         ringBufferSize = try c.decodeIfPresent(ByteCount.self, forKey: .ringBufferSize)
         user = try c.decodeIfPresent(String.self, forKey: .user)
         filters = try c.decodeIfPresent(Filters.self, forKey: .filters)
@@ -163,6 +165,7 @@ struct ConfigurationFile: Decodable {
             config.probe = selection
         }
         if let format { config.format = format }
+        if let count { config.count = count }
         if let ringBufferSize { config.ringBufferSize = try Validate.ringBufferSize(ringBufferSize.bytes, key: "ring_buffer_size") }
         config.user = user
         if let filters {

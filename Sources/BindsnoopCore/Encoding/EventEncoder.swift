@@ -183,4 +183,26 @@ extension EventEncoder {
         }
         out.append("}}}\n")
     }
+
+    /// One `--count` line: binds to one local address and port during the run.
+    public func encodeCount(_ key: BindCounter.Key, _ tally: BindCounter.Tally, unixNanoseconds: Int64, sequence: UInt64,
+                            into out: inout OutputBuffer) {
+        out.append("{\"@timestamp\":\"")
+        RFC3339.append(unixNanoseconds: unixNanoseconds, to: &out)
+        out.append("\",\"event\":{\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"bind-count\",\"sequence\":")
+        out.append(decimal: sequence)
+        out.append("},")
+        out.append(contentsOf: host)
+        out.append(key.family == AF_INET6 ? ",\"network\":{\"type\":\"ipv6\",\"transport\":\"" : ",\"network\":{\"type\":\"ipv4\",\"transport\":\"")
+        if let name = SocketNames.transport(key.transport) { out.append(name) } else { out.append(decimal: UInt64(key.transport)) }
+        out.append("\"},\"server\":{\"ip\":\"")
+        key.withAddress { IPAddressFormat.append(family: key.family, address: $0, to: &out) }
+        out.append("\",\"port\":")
+        out.append(decimal: UInt64(key.port))
+        out.append("},\"bind\":{\"count\":{\"binds\":")
+        out.append(decimal: tally.binds)
+        out.append(",\"failures\":")
+        out.append(decimal: tally.failures)
+        out.append("}}}\n")
+    }
 }

@@ -54,14 +54,7 @@ public struct TableEncoder {
         }
         pad(from: start, width: 12, into: &out)
 
-        start = out.count
-        switch e.protocol {
-        case 6: out.append("TCP")
-        case 17: out.append("UDP")
-        default:
-            if let name = SocketNames.transport(e.protocol) { out.append(name) } else { out.append(decimal: UInt64(e.protocol)) }
-        }
-        pad(from: start, width: 5, into: &out)
+        protocolColumn(e.protocol, into: &out)
 
         start = out.count
         if record.succeeded {
@@ -77,6 +70,37 @@ public struct TableEncoder {
         out.append(UInt8(ascii: " "))
         out.append(decimal: UInt64(max(e.bound_dev_if, 0)))
         out.append(UInt8(ascii: "\n"))
+    }
+
+    /// `--count` at exit: binds per local address and port, most first.
+    public func encodeCounts(_ counts: [(key: BindCounter.Key, tally: BindCounter.Tally)], into out: inout OutputBuffer) {
+        column("PROT", width: 5, into: &out)
+        column("LADDR", width: addressWidth, into: &out)
+        column("LPORT", width: 5, into: &out)
+        column("BINDS", width: 8, into: &out)
+        out.append("FAILED\n")
+        for (key, tally) in counts {
+            protocolColumn(key.transport, into: &out)
+            let address = out.count
+            key.withAddress { IPAddressFormat.append(family: key.family, address: $0, to: &out) }
+            pad(from: address, width: addressWidth, into: &out)
+            number(UInt64(key.port), width: 5, into: &out)
+            number(tally.binds, width: 8, into: &out)
+            out.append(decimal: tally.failures)
+            out.append(UInt8(ascii: "\n"))
+        }
+    }
+
+    /// BCC's PROT column: TCP, UDP, or the protocol's name or number.
+    private func protocolColumn(_ number: UInt16, into out: inout OutputBuffer) {
+        let start = out.count
+        switch number {
+        case 6: out.append("TCP")
+        case 17: out.append("UDP")
+        default:
+            if let name = SocketNames.transport(number) { out.append(name) } else { out.append(decimal: UInt64(number)) }
+        }
+        pad(from: start, width: 5, into: &out)
     }
 
     private func column(_ title: StaticString, width: Int, into out: inout OutputBuffer) {

@@ -40,6 +40,8 @@ public final class TraceSession {
     private var table: TableEncoder?
     private var sinks: [Sink]
     private let limits: SessionLimits
+    /// `--count`: tallies instead of a line per bind.
+    private var counter: BindCounter?
     private let logger: Logger
     private var buffer = OutputBuffer(capacity: 1 << 20)
     private var lineEnds: [Int] = []
@@ -50,7 +52,8 @@ public final class TraceSession {
     private var lostReported: UInt64 = 0
 
     public init(tracer: BPFTracer, json: EventEncoder, table: TableEncoder?, sinks: [Sink], limits: SessionLimits,
-                logger: Logger) {
+                count: Bool = false, logger: Logger) {
+        self.counter = count ? BindCounter() : nil
         self.tracer = tracer
         self.json = json
         self.table = table
@@ -76,7 +79,7 @@ public final class TraceSession {
         var waits = [pollfd(fd: ring_buffer__epoll_fd(ring), events: Int16(POLLIN), revents: 0),
                      pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
 
-        if let table {
+        if let table, counter == nil {
             table.header(into: &buffer)
             try flushBuffer()
         }
@@ -129,6 +132,7 @@ public final class TraceSession {
     private func finish(ring: OpaquePointer, reason: StopReason) throws(SinkError) -> SessionSummary {
         if reason != .maxEvents { _ = consume(ring) }
         reportKernelLoss()
+        if let counter { encodeCounts(counter) }
         try flushBuffer()
         try forEachSink { sink throws(SinkError) in try sink.flush() }
         for sink in sinks { sink.close() }
@@ -155,8 +159,13 @@ public final class TraceSession {
             malformed += 1
             return 0
         }
-        sequence += 1
         eventsWritten += 1
+        if counter != nil {
+            counter!.add(record)
+            if let max = limits.maxEvents, eventsWritten >= max { return stopConsuming }
+            return 0
+        }
+        sequence += 1
         if let table {
             table.encode(record, into: &buffer)
         } else {
@@ -166,6 +175,23 @@ public final class TraceSession {
         lineSequences.append(sequence)
         if let max = limits.maxEvents, eventsWritten >= max { return stopConsuming }
         return 0
+    }
+
+    private func encodeCounts(_ counter: BindCounter) {
+        let counts = counter.sorted
+        if let table {
+            table.encodeCounts(counts, into: &buffer)
+            lineEnds.append(buffer.count)
+            lineSequences.append(0)
+            return
+        }
+        let now = realtimeNanoseconds()
+        for (key, tally) in counts {
+            sequence += 1
+            json.encodeCount(key, tally, unixNanoseconds: now, sequence: sequence, into: &buffer)
+            lineEnds.append(buffer.count)
+            lineSequences.append(sequence)
+        }
     }
 
     private func reportKernelLoss() {
