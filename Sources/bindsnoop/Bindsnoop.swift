@@ -17,9 +17,12 @@ struct Bindsnoop: ParsableCommand {
             schema: schemas/bind-event.v1.schema.json). Filters run in the kernel.
 
             Examples:
-              bindsnoop | jq .                      every bind, live
-              bindsnoop -P 80,443 --outcome failure failed binds to port 80 or 443
-              bindsnoop --format table -t -U        BCC-style columns
+              bindsnoop | jq .                        every bind, live
+              bindsnoop -P 80,443 --outcome failure   failed binds to port 80 or 443
+              bindsnoop --format table -t -U          BCC-style columns
+              bindsnoop --count --duration 60         binds per address and port for a minute
+              bindsnoop --config /etc/bindsnoop/bindsnoop.yaml --user nobody
+                                                      outputs from a file, unprivileged once attached
 
             Settings come from --config FILE (YAML), then BINDSNOOP_* environment \
             variables, then flags, each overriding the one before; outputs (stdout, a \
@@ -28,54 +31,25 @@ struct Bindsnoop: ParsableCommand {
 
             Exit codes: 0 stopped normally (signal, --max-events, --duration, closed stdout); \
             64 bad flag or value; 69 no attach mode works on this kernel; 70 broken build; \
-            74 output error; 77 not root (needs CAP_BPF and CAP_PERFMON); 78 bad configuration.
+            74 output error; 77 not root (needs CAP_BPF and CAP_PERFMON), or --user could not \
+            drop privileges; 78 bad configuration. Manual: man -l docs/bindsnoop.8
             """
     )
 
     @Option(help: ArgumentHelp("YAML configuration file (flags and BINDSNOOP_* variables override it).", valueName: "FILE"))
     var config: String?
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Only binds by this process id.", valueName: "PID"))
-    var pid: Int64?
+    @OptionGroup(title: "Filters (applied in the kernel)")
+    var filters: FilterOptions
 
-    @Option(name: [.customShort("P"), .long], help: ArgumentHelp("Only binds whose requested or bound port is listed (up to 64).", valueName: "PORT[,PORT...]"))
-    var port: PortList?
+    @OptionGroup(title: "Output")
+    var output: OutputOptions
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Only binds by this user id.", valueName: "UID"))
-    var uid: Int64?
+    @OptionGroup(title: "Stopping")
+    var stopping: StopOptions
 
-    @Option(help: ArgumentHelp("Only binds by tasks in this cgroup v2 directory or below.", valueName: "PATH"))
-    var cgroup: String?
-
-    @Option(help: "Which results to report: all (default), success or failure.")
-    var outcome: OutcomeFilter?
-
-    @Option(help: "Output: json (one event per line, default) or table (BCC's columns).")
-    var format: OutputFormat?
-
-    @Flag(help: "Count binds per local address and port; print the counts at exit instead of each bind.")
-    var count = false
-
-    @Flag(name: .customShort("t"), help: "Table: include a TIME column (UTC).")
-    var timestamp = false
-
-    @Flag(name: .customShort("U"), help: "Table: include a UID column.")
-    var printUID = false
-
-    @Flag(name: .customShort("w"), help: "Table: wide address column for IPv6.")
-    var wide = false
-
-    @Option(help: ArgumentHelp("Stop after this many events.", valueName: "N"))
-    var maxEvents: UInt64?
-
-    @Option(help: ArgumentHelp("Stop after this many seconds.", valueName: "SECONDS"))
-    var duration: Double?
-
-    @Option(help: "Attach mode: auto (default: first that works of fentry, kprobe, tracepoint), fentry, kprobe or tracepoint.")
-    var probe: ProbeSelection?
-
-    @Option(help: ArgumentHelp("Kernel ring buffer size: a power of two from 4KiB to 1GiB (default 4MiB).", valueName: "SIZE"))
-    var ringBufferSize: ByteSize?
+    @OptionGroup(title: "Kernel")
+    var kernel: KernelOptions
 
     @Option(help: ArgumentHelp("After attaching and opening the outputs, run as this user with no capabilities (a file sink's directory becomes theirs).", valueName: "USER"))
     var user: String?
@@ -88,17 +62,17 @@ struct Bindsnoop: ParsableCommand {
 
     mutating func validate() throws {
         do {
-            if let pid { _ = try Validate.pid(pid, key: "--pid") }
-            if let uid { _ = try Validate.uid(uid, key: "--uid") }
-            if let port { _ = try Validate.ports(port.ports, key: "--port") }
-            if let ringBufferSize { _ = try Validate.ringBufferSize(ringBufferSize.bytes, key: "--ring-buffer-size") }
+            if let pid = filters.pid { _ = try Validate.pid(pid, key: "--pid") }
+            if let uid = filters.uid { _ = try Validate.uid(uid, key: "--uid") }
+            if let port = filters.port { _ = try Validate.ports(port.ports, key: "--port") }
+            if let ringBufferSize = kernel.ringBufferSize { _ = try Validate.ringBufferSize(ringBufferSize.bytes, key: "--ring-buffer-size") }
         } catch {
             throw ValidationError(error.description)
         }
-        if let maxEvents, maxEvents == 0 {
+        if let maxEvents = stopping.maxEvents, maxEvents == 0 {
             throw ValidationError("--max-events must be at least 1")
         }
-        if let duration, !(duration > 0 && duration.isFinite) {
+        if let duration = stopping.duration, !(duration > 0 && duration.isFinite) {
             throw ValidationError("--duration must be a positive number of seconds")
         }
     }
@@ -106,20 +80,20 @@ struct Bindsnoop: ParsableCommand {
     /// The file, then the environment, then these flags.
     private func resolveConfiguration() throws(ConfigError) -> Configuration {
         var resolved = try ConfigurationLoader.load(file: config, environment: ProcessInfo.processInfo.environment)
-        if let pid { resolved.filter.pid = UInt32(pid) }
-        if let uid { resolved.filter.uid = UInt32(uid) }
-        if let port { resolved.filter.ports = port.ports }
-        if let cgroup { resolved.filter.cgroupPath = cgroup }
-        if let outcome { resolved.filter.outcome = outcome }
-        if let format { resolved.format = format }
-        if count { resolved.count = true }
-        if timestamp { resolved.table.timestamp = true }
-        if printUID { resolved.table.uid = true }
-        if wide { resolved.table.wide = true }
-        if let maxEvents { resolved.limits.maxEvents = maxEvents }
-        if let duration { resolved.limits.duration = duration }
-        if let probe { resolved.probe = probe }
-        if let ringBufferSize { resolved.ringBufferSize = ringBufferSize.bytes }
+        if let pid = filters.pid { resolved.filter.pid = UInt32(pid) }
+        if let uid = filters.uid { resolved.filter.uid = UInt32(uid) }
+        if let port = filters.port { resolved.filter.ports = port.ports }
+        if let cgroup = filters.cgroup { resolved.filter.cgroupPath = cgroup }
+        if let outcome = filters.outcome { resolved.filter.outcome = outcome }
+        if let format = output.format { resolved.format = format }
+        if output.count { resolved.count = true }
+        if output.timestamp { resolved.table.timestamp = true }
+        if output.printUID { resolved.table.uid = true }
+        if output.wide { resolved.table.wide = true }
+        if let maxEvents = stopping.maxEvents { resolved.limits.maxEvents = maxEvents }
+        if let duration = stopping.duration { resolved.limits.duration = duration }
+        if let probe = kernel.probe { resolved.probe = probe }
+        if let ringBufferSize = kernel.ringBufferSize { resolved.ringBufferSize = ringBufferSize.bytes }
         if let user { resolved.user = user }
         return resolved
     }

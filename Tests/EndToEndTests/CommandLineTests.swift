@@ -35,6 +35,23 @@ import Testing
         #expect(help.stdout.contains("Exit codes"))
     }
 
+    /// The manual documents every option --help lists, and renders cleanly.
+    @Test func manualCoversEveryOption() throws {
+        let help = try run(Harness.bindsnoop, ["--help"]).stdout
+        let manual = try String(contentsOf: Harness.packageDirectory.appending(path: "docs/bindsnoop.8"), encoding: .utf8)
+        let options = Set(help.split(whereSeparator: { " ,\n".contains($0) }).filter { $0.hasPrefix("-") && $0.count > 1 }
+            .map { String($0.prefix { $0 != "<" && $0 != "[" }) })
+        #expect(options.count > 15)
+        for option in options {
+            #expect(manual.contains(option.replacingOccurrences(of: "-", with: "\\-")), "docs/bindsnoop.8 lacks \(option)")
+        }
+        for code in ["64", "69", "70", "74", "77", "78"] {
+            #expect(manual.contains(".B \(code)\n"), "exit code \(code) undocumented")
+        }
+        let groff = try run(URL(fileURLWithPath: "/usr/bin/groff"), ["-man", "-ww", "-z", Harness.packageDirectory.appending(path: "docs/bindsnoop.8").path])
+        #expect(groff.status == 0 && groff.stderr.isEmpty, "groff: \(groff.stderr)")
+    }
+
     @Test func unprivilegedUserIsTold() throws {
         try #require(Harness.isRoot, "needs root to switch to an unprivileged user")
         let result = try run(URL(fileURLWithPath: "/usr/bin/setpriv"),
