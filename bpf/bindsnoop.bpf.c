@@ -26,6 +26,7 @@
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define SOCKADDR_MAX 28 /* sizeof(struct sockaddr_in6) */
+#define SOCKADDR_ROOM 32 /* the next power of two, so that len & 31 always fits */
 
 /* ---- kernel types, only the fields read here ---- */
 struct in6_addr {
@@ -111,6 +112,15 @@ struct task_struct {
 	char comm[16];
 } __attribute__((preserve_access_index));
 
+/* x86-64 system call arguments as the kernel saved them, by the kernel's
+ * field names so that CO-RE matches its struct pt_regs (the uapi header
+ * calls them rdi, rsi, rdx). */
+struct pt_regs___kernel {
+	unsigned long di;
+	unsigned long si;
+	unsigned long dx;
+} __attribute__((preserve_access_index));
+
 /* Layout of the syscalls:sys_{enter,exit}_bind tracepoint records. */
 struct syscall_enter_ctx {
 	__u64 common;
@@ -149,7 +159,7 @@ struct {
 struct pending_bind {
 	struct socket *sock;
 	__u16 len;
-	__u8 addr[SOCKADDR_MAX];
+	__u8 addr[SOCKADDR_ROOM];
 };
 
 struct {
@@ -224,20 +234,26 @@ static __always_inline bool is_inet(struct sock *sk)
 
 /* Copies the caller's sockaddr, as much of it as a sockaddr_in6 holds. */
 static __always_inline void capture_request(struct pending_bind *p, const void *addr,
-					    long addr_len, bool user)
+					    int addr_len, bool user)
 {
 	__u32 len = addr_len < 0 ? 0 : addr_len;
 
 	if (len > SOCKADDR_MAX)
 		len = SOCKADDR_MAX;
 	p->len = len;
+	/* The compiler knows len <= 28 and would drop the mask; the verifier
+	 * needs it to bound the size whatever the register held above 32 bits. */
+	barrier_var(len);
+	len &= SOCKADDR_ROOM - 1;
 	if (user)
-		bpf_probe_read_user(p->addr, len & 0x1f, addr);
+		bpf_probe_read_user(p->addr, len, addr);
 	else
-		bpf_probe_read_kernel(p->addr, len & 0x1f, addr);
+		bpf_probe_read_kernel(p->addr, len, addr);
 }
 
-static __always_inline __u8 socket_options(struct sock *sk)
+/* IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT: in inet_sock, past
+ * struct sock, so read apart from the sock_common head. */
+static __always_inline __u8 inet_options(struct sock *sk)
 {
 	__u8 opts = 0;
 
@@ -260,10 +276,6 @@ static __always_inline __u8 socket_options(struct sock *sk)
 		if (BPF_CORE_READ_BITFIELD_PROBED(old, bind_address_no_port))
 			opts |= BINDSNOOP_OPT_BIND_ADDRESS_NO_PORT;
 	}
-	if (BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuse))
-		opts |= BINDSNOOP_OPT_REUSEADDR;
-	if (BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuseport))
-		opts |= BINDSNOOP_OPT_REUSEPORT;
 	return opts;
 }
 
@@ -286,12 +298,94 @@ static __always_inline __u64 wakeup_flags(void)
 	return 0;
 }
 
+/* The head of struct sock_common, copied in one read: every field bindsnoop
+ * wants from it lies there (at most ~90 bytes in), and one
+ * bpf_probe_read_kernel costs what a dozen field reads together cost one
+ * by one. The union gives the copy room for the kernel's offsets. */
+#define SKC_HEAD 128
+
+union skc_head {
+	struct sock_common skc;
+	__u8 bytes[SKC_HEAD];
+};
+
+static __always_inline bool skc_head_holds_all(void)
+{
+	return bpf_core_field_offset(struct sock_common, skc_v6_rcv_saddr) + 16 <= SKC_HEAD &&
+	       bpf_core_field_offset(struct sock_common, skc_net) + 8 <= SKC_HEAD &&
+	       bpf_core_field_offset(struct sock_common, skc_bound_dev_if) + 4 <= SKC_HEAD;
+}
+
+/* Fields of the bound socket, into the record. */
+static __always_inline void fill_socket(struct bind_event *e, struct sock *sk)
+{
+	struct net *net = NULL;
+
+	__builtin_memset(e->bound_addr, 0, sizeof(e->bound_addr));
+	if (skc_head_holds_all()) {
+		union skc_head head;
+		/* Through a struct sock_common pointer, so that CO-RE relocates
+		 * against the kernel's sock_common, not our union. */
+		struct sock_common *skc = &head.skc;
+
+		bpf_probe_read_kernel(&head, sizeof(head), sk);
+		e->family = skc->skc_family;
+		e->bound_port = skc->skc_num;
+		e->bound_dev_if = skc->skc_bound_dev_if;
+		if (bpf_core_field_exists(sk->__sk_common.skc_net.net))
+			net = skc->skc_net.net;
+		if (e->family == AF_INET6)
+			__builtin_memcpy(e->bound_addr, skc->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+		else
+			__builtin_memcpy(e->bound_addr, &skc->skc_rcv_saddr, 4);
+		if (BPF_CORE_READ_BITFIELD(skc, skc_reuse))
+			e->options |= BINDSNOOP_OPT_REUSEADDR;
+		if (BPF_CORE_READ_BITFIELD(skc, skc_reuseport))
+			e->options |= BINDSNOOP_OPT_REUSEPORT;
+	} else {
+		e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+		e->bound_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+		e->bound_dev_if = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
+		if (bpf_core_field_exists(sk->__sk_common.skc_net.net))
+			net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
+		if (e->family == AF_INET6)
+			BPF_CORE_READ_INTO(&e->bound_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
+		else
+			BPF_CORE_READ_INTO((__u32 *)e->bound_addr, sk, __sk_common.skc_rcv_saddr);
+		if (BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuse))
+			e->options |= BINDSNOOP_OPT_REUSEADDR;
+		if (BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuseport))
+			e->options |= BINDSNOOP_OPT_REUSEPORT;
+	}
+	e->netns = net ? BPF_CORE_READ(net, ns.inum) : 0;
+	e->protocol = BPF_CORE_READ(sk, sk_protocol);
+	e->sock_type = BPF_CORE_READ(sk, sk_type);
+	e->options |= inet_options(sk);
+}
+
+/* Parent and process name. bpf_get_current_task_btf() (5.11+) gives a
+ * typed pointer the program may read directly; before, one helper call per
+ * field. */
+static __always_inline void fill_task(struct bind_event *e)
+{
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
+		struct task_struct *task = bpf_get_current_task_btf();
+
+		e->ppid = task->real_parent->tgid;
+		bpf_probe_read_kernel_str(e->process_comm, sizeof(e->process_comm), task->group_leader->comm);
+	} else {
+		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+
+		e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+		BPF_CORE_READ_STR_INTO(&e->process_comm, task, group_leader, comm);
+	}
+}
+
 static __always_inline void emit(const struct pending_bind *p, int ret, __u8 probe)
 {
-	struct socket *sock = p->sock;
+	struct socket *sock = p->sock;  /* not BPF_CORE_READ(p->sock): pending_bind is ours, not the kernel's */
 	struct sock *sk = BPF_CORE_READ(sock, sk);
-	__u16 requested_family = 0, requested_port = 0, bound_port;
-	struct task_struct *task;
+	__u16 requested_family = 0, requested_port = 0;
 	struct bind_event *e;
 
 	if (!sk || !outcome_selected(ret))
@@ -300,8 +394,8 @@ static __always_inline void emit(const struct pending_bind *p, int ret, __u8 pro
 		requested_family = *(__u16 *)p->addr;
 		requested_port = bpf_ntohs(*(__u16 *)(p->addr + 2));
 	}
-	bound_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	if (!port_selected(requested_port, bound_port))
+	/* The port filter needs the bound port before a record is reserved. */
+	if (config.port_count && !port_selected(requested_port, BPF_CORE_READ(sk, __sk_common.skc_num)))
 		return;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -309,7 +403,6 @@ static __always_inline void emit(const struct pending_bind *p, int ret, __u8 pro
 		count_lost();
 		return;
 	}
-	task = (struct task_struct *)bpf_get_current_task();
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 
@@ -317,22 +410,15 @@ static __always_inline void emit(const struct pending_bind *p, int ret, __u8 pro
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->pid = pid_tgid >> 32;
 	e->tid = (__u32)pid_tgid;
-	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
 	e->uid = (__u32)uid_gid;
 	e->gid = uid_gid >> 32;
-	e->netns = 0;
-	if (bpf_core_field_exists(sk->__sk_common.skc_net.net))
-		e->netns = BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
 	e->ret = ret;
-	e->bound_dev_if = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
-	e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	e->protocol = BPF_CORE_READ(sk, sk_protocol);
-	e->sock_type = BPF_CORE_READ(sk, sk_type);
-	e->bound_port = bound_port;
+	e->options = 0;
+	fill_socket(e, sk);
+	fill_task(e);
 	e->requested_family = requested_family;
 	e->requested_port = requested_port;
 	e->requested_len = p->len;
-	e->options = socket_options(sk);
 	e->probe = probe;
 
 	__builtin_memset(e->requested_addr, 0, sizeof(e->requested_addr));
@@ -341,18 +427,11 @@ static __always_inline void emit(const struct pending_bind *p, int ret, __u8 pro
 	else if (p->len >= 8)
 		__builtin_memcpy(e->requested_addr, p->addr + 4, 4);
 
-	__builtin_memset(e->bound_addr, 0, sizeof(e->bound_addr));
-	if (e->family == AF_INET6)
-		BPF_CORE_READ_INTO(&e->bound_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-	else
-		BPF_CORE_READ_INTO((__u32 *)e->bound_addr, sk, __sk_common.skc_rcv_saddr);
-
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	BPF_CORE_READ_STR_INTO(&e->process_comm, task, group_leader, comm);
 	bpf_ringbuf_submit(e, wakeup_flags());
 }
 
-static __always_inline void remember(struct socket *sock, const void *addr, long addr_len, bool user)
+static __always_inline void remember(struct socket *sock, const void *addr, int addr_len, bool user)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pending_bind p = { .sock = sock };
@@ -429,24 +508,74 @@ int BPF_KRETPROBE(kretprobe_inet6_bind, int ret)
 }
 
 /* ---- tracepoint mode ---- */
+enum fd_lookup {
+	FD_INET_SOCKET,
+	FD_OTHER_SOCKET, /* AF_UNIX, AF_NETLINK...: not ours */
+	FD_NOT_A_SOCKET, /* no file, or not a socket */
+};
+
+/* The socket behind descriptor fd of the current task, given its fd table. */
+static __always_inline enum fd_lookup socket_in_table(struct file **fds, unsigned int max_fds, int fd,
+						      struct socket **out)
+{
+	struct file *file;
+	struct socket *sock;
+
+	if (fd < 0 || (unsigned int)fd >= max_fds)
+		return FD_NOT_A_SOCKET;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return FD_NOT_A_SOCKET;
+	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+		return FD_NOT_A_SOCKET;
+	sock = BPF_CORE_READ(file, private_data);
+	if (!sock || !is_inet(BPF_CORE_READ(sock, sk)))
+		return FD_OTHER_SOCKET;
+	*out = sock;
+	return FD_INET_SOCKET;
+}
+
 static __always_inline struct socket *socket_of_fd(int fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct file **fds, *file;
-	struct socket *sock;
+	struct socket *sock = NULL;
 
-	if (fd < 0 || (unsigned int)fd >= BPF_CORE_READ(fdt, max_fds))
-		return NULL;
-	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return NULL;
-	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
-		return NULL;
-	sock = BPF_CORE_READ(file, private_data);
-	if (!sock)
-		return NULL;
-	return is_inet(BPF_CORE_READ(sock, sk)) ? sock : NULL;
+	socket_in_table(BPF_CORE_READ(fdt, fd), BPF_CORE_READ(fdt, max_fds), fd, &sock);
+	return sock;
+}
+
+/* Linux 5.15+: one program at exit, the arguments read back from the saved
+ * registers (bpf_task_pt_regs) instead of a map entry written at entry;
+ * half the programs, no map traffic. User space picks it when the kernel
+ * has the helper, and the entry + exit pair below otherwise. */
+SEC("tracepoint/syscalls/sys_exit_bind")
+int tracepoint_sys_exit_bind_regs(struct syscall_exit_ctx *ctx)
+{
+	struct task_struct *task;
+	struct pt_regs___kernel *regs;
+	struct fdtable *fdt;
+	struct pending_bind p = {};
+
+	if (!task_selected())
+		return 0;
+	task = bpf_get_current_task_btf();
+	regs = (struct pt_regs___kernel *)bpf_task_pt_regs(task);
+	fdt = task->files->fdt;
+	switch (socket_in_table(fdt->fd, fdt->max_fds, (int)regs->di, &p.sock)) {
+	case FD_INET_SOCKET:
+		break;
+	case FD_NOT_A_SOCKET:
+		/* A successful bind() on what is no socket now: another thread
+		 * closed or replaced the descriptor meanwhile. Say so. */
+		if (ctx->ret == 0)
+			count_lost();
+		return 0;
+	default:
+		return 0;
+	}
+	capture_request(&p, (const void *)regs->si, (int)regs->dx, true);
+	emit(&p, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT);
+	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_enter_bind")
@@ -458,7 +587,7 @@ int tracepoint_sys_enter_bind(struct syscall_enter_ctx *ctx)
 		return 0;
 	sock = socket_of_fd((int)ctx->args[0]);
 	if (sock)
-		remember(sock, (const void *)ctx->args[1], (long)ctx->args[2], true);
+		remember(sock, (const void *)ctx->args[1], (int)ctx->args[2], true);
 	return 0;
 }
 

@@ -127,7 +127,8 @@ struct Bindsnoop: ParsableCommand {
         let tracer: BPFTracer
         do {
             tracer = try BPFTracer.start(selection: settings.probe, filter: settings.filter,
-                                         ringBufferBytes: UInt32(settings.ringBufferSize), logger: logger)
+                                         ringBufferBytes: UInt32(settings.ringBufferSize),
+                                         entryExit: kernel.tracepointEntryExit, logger: logger)
         } catch {
             fail(error.description, code: BindsnoopExit.code(for: error))
         }

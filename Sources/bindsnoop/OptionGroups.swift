@@ -50,6 +50,10 @@ struct StopOptions: ParsableArguments {
 
 /// How bindsnoop attaches to the kernel.
 struct KernelOptions: ParsableArguments {
+    @Flag(help: ArgumentHelp("Tracepoint mode: use the entry + exit program pair of kernels before 5.15 (for tests).",
+                             visibility: .hidden))
+    var tracepointEntryExit = false
+
     @Option(help: "Attach mode: auto (default: first that works of fentry, kprobe, tracepoint), fentry, kprobe or tracepoint.")
     var probe: ProbeSelection?
 

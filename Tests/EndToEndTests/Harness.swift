@@ -23,6 +23,11 @@ enum Harness {
     /// that mode (the kernel matrix sets it); otherwise the tool chooses.
     static let probe: String? = ProcessInfo.processInfo.environment["TEST_PROBE_MODE"]
 
+    /// TEST_TRACEPOINT_ENTRY_EXIT=1: tracepoint mode with the entry + exit
+    /// program pair of kernels before 5.15, even where the exit-only one loads.
+    static let extraArguments: [String] =
+        ProcessInfo.processInfo.environment["TEST_TRACEPOINT_ENTRY_EXIT"] == "1" ? ["--tracepoint-entry-exit"] : []
+
     /// TEST_EXPECT_AUTO_MODE: the mode `--probe auto` must choose on this kernel.
     static let expectedAutoMode: String? = ProcessInfo.processInfo.environment["TEST_EXPECT_AUTO_MODE"]
 
@@ -42,7 +47,7 @@ final class Tracer {
         FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
         FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         process.executableURL = Harness.bindsnoop
-        process.arguments = arguments + (Harness.probe.map { ["--probe", $0] } ?? [])
+        process.arguments = arguments + (Harness.probe.map { ["--probe", $0] } ?? []) + Harness.extraArguments
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         try process.run()

@@ -42,8 +42,10 @@ public final class BPFTracer {
 
     /// Tries the selected modes in order and returns the first that loads and
     /// attaches; the error of each mode tried otherwise.
+    /// `entryExit`: in tracepoint mode, the entry + exit program pair even
+    /// where the exit-only program would load (tests cover both that way).
     public static func start(selection: ProbeSelection, filter: KernelFilter, ringBufferBytes: UInt32,
-                             logger: Logger) throws(TracerError) -> BPFTracer {
+                             entryExit: Bool = false, logger: Logger) throws(TracerError) -> BPFTracer {
         guard Privileges.canLoadBPF() else { throw .notPrivileged }
         guard let objectBytes = Data(base64Encoded: BindsnoopBPFObject.base64) else {
             throw .objectRejected(errno: EINVAL)
@@ -52,7 +54,7 @@ public final class BPFTracer {
         for mode in selection.candidates {
             do {
                 let tracer = try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes,
-                                         objectBytes: objectBytes)
+                                         entryExit: entryExit, objectBytes: objectBytes)
                 return tracer
             } catch {
                 logger.debug("attach mode unavailable", metadata: ["mode": "\(mode.rawValue)", "reason": "\(error)"])
@@ -65,7 +67,7 @@ public final class BPFTracer {
         throw .noModeAttached(failures)
     }
 
-    private static func attempt(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32,
+    private static func attempt(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32, entryExit: Bool,
                                 objectBytes: Data) throws(TracerError) -> BPFTracer {
         if mode == .tracepoint { try Tracefs.ensureMounted() }
         // libbpf keeps pointers into the object bytes until load returns.
@@ -74,7 +76,7 @@ public final class BPFTracer {
                 return .failure(.objectRejected(errno: errno))
             }
             do throws(TracerError) {
-                try configure(object, mode: mode, filter: filter, ringBufferBytes: ringBufferBytes)
+                try configure(object, mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, entryExit: entryExit)
                 let err = bpf_object__load(object)
                 if err != 0 {
                     throw .modeFailed(mode, stage: "loading", errno: -err)
@@ -89,7 +91,7 @@ public final class BPFTracer {
         var links: [OpaquePointer] = []
         do throws(TracerError) {
             try fillCgroupFilter(object, path: filter.cgroupPath)
-            for name in mode.programNames {
+            for name in programNames(for: mode, entryExit: entryExit) {
                 guard let program = bpf_object__find_program_by_name(object, name),
                       let link = bpf_program__attach(program) else {
                     throw .modeFailed(mode, stage: "attaching \(name)", errno: errno == 0 ? ENOENT : errno)
@@ -110,10 +112,21 @@ public final class BPFTracer {
         }
     }
 
+    /// The programs of a mode on this kernel. Tracepoint mode: the exit-only
+    /// program where tracepoint programs may call bpf_task_pt_regs (5.15+),
+    /// the entry + exit pair otherwise.
+    static func programNames(for mode: ProbeMode, entryExit: Bool) -> [String] {
+        guard mode == .tracepoint, !entryExit,
+              libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, nil) == 1 else {
+            return mode.programNames
+        }
+        return ["tracepoint_sys_exit_bind_regs"]
+    }
+
     /// Before load: only this mode's programs, the filters, the ring size.
     private static func configure(_ object: OpaquePointer, mode: ProbeMode, filter: KernelFilter,
-                                  ringBufferBytes: UInt32) throws(TracerError) {
-        let wanted = Set(mode.programNames)
+                                  ringBufferBytes: UInt32, entryExit: Bool) throws(TracerError) {
+        let wanted = Set(programNames(for: mode, entryExit: entryExit))
         var program = bpf_object__next_program(object, nil)
         while let current = program {
             bpf_program__set_autoload(current, wanted.contains(String(cString: bpf_program__name(current))))
