@@ -74,4 +74,33 @@ struct UnixSocketSinkTests {
         #expect(loss["lost"]! + kept.count == lines, "lost \(loss["lost"]!) + received \(kept.count) != \(lines)")
         #expect(loss["first"] == 1 && loss["last"] == lines - kept.count)
     }
+
+    /// A regular file, or a symlink (even to a real socket), where the
+    /// forwarder's socket should be is refused, said, and retried later.
+    @Test func onlyASocketItselfIsConnectedTo() throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "bindsnoop-unix-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let server = try listener(at: "\(directory)/real.sock")
+        defer { close(server) }
+        try "not a socket".write(toFile: "\(directory)/file.sock", atomically: true, encoding: .utf8)
+        symlink("\(directory)/real.sock", "\(directory)/link.sock")
+        for name in ["file.sock", "link.sock"] {
+            let messages = Messages()
+            let sink = UnixSocketSink(settings: UnixSinkSettings(path: "\(directory)/\(name)"), log: { messages.add($0) }) { _, _, _ in [] }
+            try Array("{}\n".utf8).withUnsafeBytes { try sink.write(LineBatch(bytes: $0, lineEnds: [3], sequences: [1])) }
+            #expect(messages.all.contains { $0.contains("is not a socket") }, "\(name): \(messages.all)")
+            #expect(sink.writableWaitDescriptor == nil && sink.hasPending, "\(name): nothing sent, the line kept")
+            var pfd = pollfd(fd: server, events: Int16(POLLIN), revents: 0)
+            #expect(poll(&pfd, 1, 50) == 0, "\(name): the real socket behind it was connected to")
+            sink.close()
+        }
+    }
+}
+
+final class Messages: @unchecked Sendable {
+    private let lock = NSLock()
+    private var messages: [String] = []
+    func add(_ message: String) { lock.withLock { messages.append(message) } }
+    var all: [String] { lock.withLock { messages } }
 }
