@@ -11,6 +11,7 @@
 #include <sys/signalfd.h>
 #include <net/if.h>
 #include <sys/prctl.h>
+#include <malloc.h>
 #include "../../bpf/bindsnoop.h"
 
 static inline int bindsnoop_libbpf_print_warnings(enum libbpf_print_level level, const char *format, va_list args)
@@ -50,6 +51,12 @@ extern int setresgid(gid_t rgid, gid_t egid, gid_t sgid);
 
 static inline int bindsnoop_setresuid(uid_t uid) { return setresuid(uid, uid, uid); }
 static inline int bindsnoop_setresgid(gid_t gid) { return setresgid(gid, gid, gid); }
+
+/* Returns freed heap memory to the kernel (glibc keeps it otherwise). */
+static inline void bindsnoop_release_free_memory(void)
+{
+	malloc_trim(0);
+}
 
 /* prctl(2) is variadic, which Swift does not import. */
 static inline int bindsnoop_prctl(int option, unsigned long arg)

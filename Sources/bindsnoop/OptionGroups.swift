@@ -57,6 +57,6 @@ struct KernelOptions: ParsableArguments {
     @Option(help: "Attach mode: auto (default: first that works of fentry, kprobe, tracepoint), fentry, kprobe or tracepoint.")
     var probe: ProbeSelection?
 
-    @Option(help: ArgumentHelp("Kernel ring buffer size: a power of two from 4KiB to 1GiB (default 4MiB).", valueName: "SIZE"))
+    @Option(help: ArgumentHelp("Kernel ring buffer size: a power of two from 4KiB to 1GiB (default 2MiB).", valueName: "SIZE"))
     var ringBufferSize: ByteSize?
 }

@@ -31,7 +31,7 @@ import Testing
         #expect(config.sinks.file?.mode == 0o640)
         #expect(config.sinks.unix?.mode == .stream)
         #expect(config.sinks.unix?.buffer == 8 << 20)
-        #expect(config.ringBufferSize == 4 << 20)
+        #expect(config.ringBufferSize == 2 << 20)
     }
 
     @Test func defaultsAreStdoutOnly() throws {

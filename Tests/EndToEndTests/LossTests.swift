@@ -30,4 +30,39 @@ struct LossTests {
         #expect(sequences == Array(1...sequences.count), "loss records take sequence numbers too: no gaps")
         try validateAgainstSchema(t.lines)
     }
+
+    /// A full ring buffer is drained in bounded batches: draining 60 000
+    /// queued events (about 48 MB of NDJSON) grows bindsnoop's memory by a
+    /// few MiB, not by the size of the backlog.
+    @Test func backlogIsWrittenInBoundedBatches() throws {
+        try #require(Harness.isRoot)
+        func kib(_ field: String, of pid: Int32) -> Int {
+            let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
+            let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""
+            return Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") ?? 0
+        }
+        let binds = 60_000
+        var tracer: Tracer?
+        var before = 0
+        let load = try run(Harness.bindgen, ["--wait-stdin", "--count", "\(binds)", "--quiet"], input: "go\n") { pid in
+            let t = try Tracer(["--pid", "\(pid)", "--ring-buffer-size", "16MiB"])
+            usleep(300_000)
+            before = kib("VmRSS", of: t.process.processIdentifier)
+            kill(t.process.processIdentifier, SIGSTOP)
+            tracer = t
+        }
+        let t = try #require(tracer)
+        kill(t.process.processIdentifier, SIGCONT)
+        var drained = 0
+        let deadline = Date().addingTimeInterval(30)
+        while drained < binds && Date() < deadline {
+            usleep(100_000)
+            drained = t.lines.count
+        }
+        let peak = kib("VmHWM", of: t.process.processIdentifier)
+        #expect(t.stop() == 0)
+        let mine = t.events().filter { $0.path("process.pid") as? Int == Int(load.pid) }.count
+        #expect(mine == binds, "every queued event written")
+        #expect(peak - before < 16 << 10, "memory grew by \((peak - before) >> 10) MiB while draining \(binds) events")
+    }
 }

@@ -6,7 +6,8 @@ public struct Configuration: Equatable, Sendable {
     public var format: OutputFormat = .json
     /// Count binds per local address and port, print them at exit (`--count`).
     public var count = false
-    public var ringBufferSize: UInt64 = 4 << 20
+    /// 2 MiB: 150 ms of a 100 000 binds/s storm, and the reader is woken at one eighth.
+    public var ringBufferSize: UInt64 = 2 << 20
     public var filter = KernelFilter()
     public var table = TableOptions()
     public var limits = SessionLimits()

@@ -55,6 +55,9 @@ public final class BPFTracer {
             do {
                 let tracer = try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes,
                                          entryExit: entryExit, objectBytes: objectBytes)
+                // Loading parsed the kernel's BTF (megabytes) and freed it;
+                // without this, glibc keeps that memory for good.
+                bindsnoop_release_free_memory()
                 return tracer
             } catch {
                 logger.debug("attach mode unavailable", metadata: ["mode": "\(mode.rawValue)", "reason": "\(error)"])

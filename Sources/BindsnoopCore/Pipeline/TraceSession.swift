@@ -109,7 +109,7 @@ public final class TraceSession {
                 reopen = received.contains(.reopen)
             }
             let before = eventsWritten + malformed
-            if consume(ring) { reason = .maxEvents }
+            if try consume(ring) { reason = .maxEvents }
             if eventsWritten + malformed != before { lastEventAt = monotonicSeconds() }
             let housekeeping = monotonicSeconds() >= nextHousekeeping
             if housekeeping {
@@ -130,7 +130,7 @@ public final class TraceSession {
 
     /// Drains what the kernel still holds, reports loss, flushes every sink.
     private func finish(ring: OpaquePointer, reason: StopReason) throws(SinkError) -> SessionSummary {
-        if reason != .maxEvents { _ = consume(ring) }
+        if reason != .maxEvents { _ = try consume(ring) }
         reportKernelLoss()
         if let counter { encodeCounts(counter) }
         try flushBuffer()
@@ -145,13 +145,24 @@ public final class TraceSession {
         return summary
     }
 
-    /// Everything in the ring buffer now; true once `maxEvents` is reached.
-    private func consume(_ ring: OpaquePointer) -> Bool {
+    /// Everything in the ring buffer now, written out every `batchBytes`
+    /// so that a full ring buffer never becomes a giant output buffer;
+    /// true once `maxEvents` is reached.
+    private func consume(_ ring: OpaquePointer) throws(SinkError) -> Bool {
         resynchronizeClock()
-        return ring_buffer__consume(ring) == stopConsuming
+        while true {
+            let result = ring_buffer__consume(ring)
+            if result == stopConsuming { return true }
+            guard result == batchFull else { return false }
+            try flushBuffer()
+        }
     }
 
     private let stopConsuming: Int32 = -ECANCELED
+    /// A sample callback's answer once `batchBytes` are encoded: libbpf has
+    /// consumed that sample and stops; `consume` writes the batch and goes on.
+    private let batchFull: Int32 = -EAGAIN
+    static let batchBytes = 256 << 10
 
     private func handle(_ sample: UnsafeRawBufferPointer) -> Int32 {
         if let max = limits.maxEvents, eventsWritten >= max { return stopConsuming }
@@ -174,7 +185,7 @@ public final class TraceSession {
         lineEnds.append(buffer.count)
         lineSequences.append(sequence)
         if let max = limits.maxEvents, eventsWritten >= max { return stopConsuming }
-        return 0
+        return buffer.count >= Self.batchBytes ? batchFull : 0
     }
 
     private func encodeCounts(_ counter: BindCounter) {
