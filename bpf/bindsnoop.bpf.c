@@ -311,9 +311,12 @@ union skc_head {
 
 static __always_inline bool skc_head_holds_all(void)
 {
+	/* skc_net is absent without CONFIG_NET_NS: its offset is only asked
+	 * (and only relocated) where it exists. */
 	return bpf_core_field_offset(struct sock_common, skc_v6_rcv_saddr) + 16 <= SKC_HEAD &&
-	       bpf_core_field_offset(struct sock_common, skc_net) + 8 <= SKC_HEAD &&
-	       bpf_core_field_offset(struct sock_common, skc_bound_dev_if) + 4 <= SKC_HEAD;
+	       bpf_core_field_offset(struct sock_common, skc_bound_dev_if) + 4 <= SKC_HEAD &&
+	       (!bpf_core_field_exists(struct sock_common, skc_net) ||
+		bpf_core_field_offset(struct sock_common, skc_net) + 8 <= SKC_HEAD);
 }
 
 /* Fields of the bound socket, into the record. */
