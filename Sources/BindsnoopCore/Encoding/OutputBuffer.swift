@@ -32,19 +32,6 @@ public struct OutputBuffer: ~Copyable {
         count = 0
     }
 
-    /// Drops the first `count` bytes (written out by a sink).
-    public mutating func removeFirst(_ n: Int) {
-        precondition(n <= count)
-        (base).update(from: base + n, count: count - n)
-        count -= n
-    }
-
-    /// Shortens the buffer back to `count` bytes (an abandoned partial line).
-    public mutating func truncate(to n: Int) {
-        precondition(n <= count)
-        count = n
-    }
-
     @inline(__always)
     private mutating func reserve(_ extra: Int) {
         if count + extra > capacity { grow(to: count + extra) }

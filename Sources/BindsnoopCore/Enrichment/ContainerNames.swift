@@ -68,8 +68,7 @@ public struct ContainerNames {
         var status = stat()
         if stat(hierarchy, &status) == 0 { paths[UInt64(status.st_ino)] = "/" }
         while let relative = walker.nextObject() as? String {
-            guard walker.fileAttributes?[.type] as? FileAttributeType == .typeDirectory else { continue }
-            if stat("\(hierarchy)/\(relative)", &status) == 0 {
+            if lstat("\(hierarchy)/\(relative)", &status) == 0, status.st_mode & S_IFMT == S_IFDIR {
                 paths[UInt64(status.st_ino)] = "/" + relative
             }
         }

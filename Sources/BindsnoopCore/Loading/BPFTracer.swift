@@ -73,13 +73,14 @@ public final class BPFTracer {
     private static func attempt(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32, entryExit: Bool,
                                 objectBytes: Data) throws(TracerError) -> BPFTracer {
         if mode == .tracepoint { try Tracefs.ensureMounted() }
+        let programs = programNames(for: mode, entryExit: entryExit)  // the probe loads a program: once
         // libbpf keeps pointers into the object bytes until load returns.
         let opened: Result<OpaquePointer, TracerError> = objectBytes.withUnsafeBytes { bytes in
             guard let object = bindsnoop_open_object(bytes.baseAddress, bytes.count, "bindsnoop") else {
                 return .failure(.objectRejected(errno: errno))
             }
             do throws(TracerError) {
-                try configure(object, mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, entryExit: entryExit)
+                try configure(object, mode: mode, programs: programs, filter: filter, ringBufferBytes: ringBufferBytes)
                 let err = bpf_object__load(object)
                 if err != 0 {
                     throw .modeFailed(mode, stage: "loading", errno: -err)
@@ -94,19 +95,13 @@ public final class BPFTracer {
         var links: [OpaquePointer] = []
         do throws(TracerError) {
             try fillCgroupFilter(object, path: filter.cgroupPath)
-            for name in programNames(for: mode, entryExit: entryExit) {
+            for name in programs {
                 guard let program = bpf_object__find_program_by_name(object, name),
                       let link = bpf_program__attach(program) else {
                     throw .modeFailed(mode, stage: "attaching \(name)", errno: errno == 0 ? ENOENT : errno)
                 }
                 links.append(link)
             }
-        } catch {
-            for link in links { bpf_link__destroy(link) }
-            bpf_object__close(object)
-            throw error
-        }
-        do throws(TracerError) {
             return try BPFTracer(mode: mode, object: object, links: links)
         } catch {
             for link in links { bpf_link__destroy(link) }
@@ -126,10 +121,10 @@ public final class BPFTracer {
         return ["tracepoint_sys_exit_bind_regs"]
     }
 
-    /// Before load: only this mode's programs, the filters, the ring size.
-    private static func configure(_ object: OpaquePointer, mode: ProbeMode, filter: KernelFilter,
-                                  ringBufferBytes: UInt32, entryExit: Bool) throws(TracerError) {
-        let wanted = Set(programNames(for: mode, entryExit: entryExit))
+    /// Before load: only `programs`, the filters, the ring size.
+    private static func configure(_ object: OpaquePointer, mode: ProbeMode, programs: [String], filter: KernelFilter,
+                                  ringBufferBytes: UInt32) throws(TracerError) {
+        let wanted = Set(programs)
         var program = bpf_object__next_program(object, nil)
         while let current = program {
             bpf_program__set_autoload(current, wanted.contains(String(cString: bpf_program__name(current))))

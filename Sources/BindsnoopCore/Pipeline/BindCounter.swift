@@ -5,24 +5,13 @@ public struct BindCounter {
     public struct Key: Hashable, Sendable {
         public var family: Int32
         public var transport: UInt16
-        public var address: (UInt64, UInt64)
+        /// The 16 address bytes (IPv4 in the first 4), as two words.
+        public var addressHigh: UInt64
+        public var addressLow: UInt64
         public var port: UInt16
 
-        public static func == (a: Key, b: Key) -> Bool {
-            a.family == b.family && a.transport == b.transport && a.address == b.address && a.port == b.port
-        }
-
-        public func hash(into hasher: inout Hasher) {
-            hasher.combine(family)
-            hasher.combine(transport)
-            hasher.combine(address.0)
-            hasher.combine(address.1)
-            hasher.combine(port)
-        }
-
-        /// The 16 address bytes (IPv4 in the first 4).
         public func withAddress<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
-            withUnsafeBytes(of: address, body)
+            withUnsafeBytes(of: (addressHigh, addressLow), body)
         }
     }
 
@@ -41,11 +30,12 @@ public struct BindCounter {
         let (family, port): (Int32, UInt16) = succeeded
             ? (record.family, e.bound_port)
             : (record.requestedFamily ?? record.family, e.requested_port)
-        let address = succeeded
-            ? record.withBoundAddress { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
-            : record.requestedFamily == nil ? (0, 0)
-            : record.withRequestedAddress { ($0.loadUnaligned(as: UInt64.self), $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self)) }
-        let key = Key(family: family, transport: e.protocol, address: address, port: port)
+        let words = { (bytes: UnsafeRawBufferPointer) in
+            (bytes.loadUnaligned(as: UInt64.self), bytes.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+        }
+        let address: (UInt64, UInt64) = succeeded ? record.withBoundAddress(words)
+            : record.requestedFamily == nil ? (0, 0) : record.withRequestedAddress(words)
+        let key = Key(family: family, transport: e.protocol, addressHigh: address.0, addressLow: address.1, port: port)
         tallies[key, default: Tally()].binds += 1
         if !succeeded { tallies[key, default: Tally()].failures += 1 }
     }

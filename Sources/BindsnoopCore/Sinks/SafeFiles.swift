@@ -32,11 +32,7 @@ enum SafeFiles {
     /// descriptor is closed or the process ends, however it ends: two
     /// bindsnoop processes never rotate or compress the same files.
     static func lockExclusively(_ path: String, mode: mode_t, key: String) throws(SinkError) -> Int32 {
-        let fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard fd >= 0 else {
-            let reason = errno == ELOOP ? "is a symlink: refused" : errorName(errno)
-            throw .setup(ConfigError(key: key, "cannot open lock file \(path): \(reason)"))
-        }
+        let fd = try openNoFollow(path, flags: O_RDWR | O_CREAT, mode: mode, what: "lock file ", key: key)
         guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
             let reason = errno
             Glibc.close(fd)
@@ -51,11 +47,7 @@ enum SafeFiles {
     /// symlink. A last line without its newline (a crash mid-write) is cut.
     /// Returns the descriptor and the size after repair.
     static func openForAppend(_ path: String, mode: mode_t, key: String) throws(SinkError) -> (Int32, UInt64) {
-        let fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, mode)
-        guard fd >= 0 else {
-            let reason = errno == ELOOP ? "is a symlink: refused" : errorName(errno)
-            throw .setup(ConfigError(key: key, "cannot open \(path): \(reason)"))
-        }
+        let fd = try openNoFollow(path, flags: O_WRONLY | O_APPEND | O_CREAT, mode: mode, what: "", key: key)
         var status = stat()
         fstat(fd, &status)
         guard status.st_mode & S_IFMT == S_IFREG else {
@@ -66,6 +58,17 @@ enum SafeFiles {
         let complete = completeLinesLength(path: path, size: UInt64(status.st_size))
         if complete < UInt64(status.st_size) { ftruncate(fd, off_t(complete)) }
         return (fd, complete)
+    }
+
+    /// open(2) that never follows a symlink at `path`, its failure as one line for `key`.
+    private static func openNoFollow(_ path: String, flags: Int32, mode: mode_t, what: String,
+                                     key: String) throws(SinkError) -> Int32 {
+        let fd = open(path, flags | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else {
+            let reason = errno == ELOOP ? "is a symlink: refused" : errorName(errno)
+            throw .setup(ConfigError(key: key, "cannot open \(what)\(path): \(reason)"))
+        }
+        return fd
     }
 
     /// Length up to and including the last newline.
