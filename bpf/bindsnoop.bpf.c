@@ -90,9 +90,14 @@ struct inode {
 	unsigned short i_mode;
 } __attribute__((preserve_access_index));
 
+/* The kernel allocates a socket and its inode together: SOCKET_I(). */
+struct socket_alloc {
+	struct socket socket;
+	struct inode vfs_inode;
+} __attribute__((preserve_access_index));
+
 struct file {
 	struct inode *f_inode;
-	void *private_data;
 } __attribute__((preserve_access_index));
 
 struct fdtable {
@@ -104,11 +109,39 @@ struct files_struct {
 	struct fdtable *fdt;
 } __attribute__((preserve_access_index));
 
+typedef struct {
+	__u32 val;
+} __attribute__((preserve_access_index)) kuid_t;
+
+typedef struct {
+	__u32 val;
+} __attribute__((preserve_access_index)) kgid_t;
+
+struct cred {
+	kuid_t uid;
+	kgid_t gid;
+} __attribute__((preserve_access_index));
+
+struct kernfs_node {
+	__u64 id;
+} __attribute__((preserve_access_index));
+
+struct cgroup {
+	struct kernfs_node *kn;
+} __attribute__((preserve_access_index));
+
+struct css_set {
+	struct cgroup *dfl_cgrp;
+} __attribute__((preserve_access_index));
+
 struct task_struct {
+	int pid;
 	int tgid;
 	struct task_struct *real_parent;
 	struct task_struct *group_leader;
 	struct files_struct *files;
+	const struct cred *cred;
+	struct css_set *cgroups;
 	char comm[16];
 } __attribute__((preserve_access_index));
 
@@ -178,9 +211,11 @@ struct {
 
 char LICENSE[] SEC("license") = "GPL";
 
-/* When the last wake-up was allowed (bpf_ktime_get_ns). Racy across CPUs
- * by design: a lost update only means one wake-up more or less. */
+/* When the last wake-up was allowed (bpf_ktime_get_boot_ns), and the bytes
+ * of records written since. Racy across CPUs by design: a lost update only
+ * means one wake-up more or less. */
 __u64 last_wakeup_ns;
+__u64 bytes_since_wakeup;
 
 /* ---- the shared path ---- */
 static __always_inline void count_lost(void)
@@ -223,13 +258,6 @@ static __always_inline bool port_selected(__u16 requested, __u16 bound)
 			return true;
 	}
 	return false;
-}
-
-static __always_inline bool is_inet(struct sock *sk)
-{
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-
-	return family == AF_INET || family == AF_INET6;
 }
 
 /* Copies the caller's sockaddr, as much of it as a sockaddr_in6 holds. */
@@ -281,27 +309,35 @@ static __always_inline __u8 inet_options(struct sock *sk)
 
 /* Waking the reader costs the binding task (and the host) far more than
  * writing the record: under a bind storm, wake it at most once per
- * interval, or when the buffer is filling; the reader polls on its own
- * timer meanwhile. Flags 0 lets the kernel wake a reader that has caught up. */
-static __always_inline __u64 wakeup_flags(void)
+ * interval, or when wakeup_bytes were written since the last wake-up (the
+ * buffer holds at most that much unread: the reader may have polled
+ * meanwhile); the reader polls on its own timer in between. Flags 0 lets
+ * the kernel wake a reader that has caught up. now is the record's own
+ * timestamp, and no ring buffer query: no helper call here. */
+static __always_inline __u64 wakeup_flags(__u64 now)
 {
-	__u64 now;
-
 	if (!config.wakeup_interval_ns)
 		return 0;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= config.wakeup_bytes)
-		return BPF_RB_FORCE_WAKEUP;
-	now = bpf_ktime_get_ns();
-	if (now - last_wakeup_ns < config.wakeup_interval_ns)
+	if (now - last_wakeup_ns >= config.wakeup_interval_ns) {
+		last_wakeup_ns = now;
+		bytes_since_wakeup = 0;
+		return 0;
+	}
+	if (__sync_fetch_and_add(&bytes_since_wakeup, sizeof(struct bind_event)) + sizeof(struct bind_event) <
+	    config.wakeup_bytes)
 		return BPF_RB_NO_WAKEUP;
-	last_wakeup_ns = now;
-	return 0;
+	bytes_since_wakeup = 0;
+	return BPF_RB_FORCE_WAKEUP;
 }
 
+/* Every helper call costs (on CPUs with return-thunk mitigations, each
+ * return does), so the path below reads kernel memory in few, larger
+ * copies, and reads the current task through its BTF pointer with plain
+ * loads where the kernel allows it (5.11+). */
+
 /* The head of struct sock_common, copied in one read: every field bindsnoop
- * wants from it lies there (at most ~90 bytes in), and one
- * bpf_probe_read_kernel costs what a dozen field reads together cost one
- * by one. The union gives the copy room for the kernel's offsets. */
+ * wants from it lies there (at most ~90 bytes in). The union gives the copy
+ * room for the kernel's offsets. */
 #define SKC_HEAD 128
 
 union skc_head {
@@ -319,20 +355,75 @@ static __always_inline bool skc_head_holds_all(void)
 		bpf_core_field_offset(struct sock_common, skc_net) + 8 <= SKC_HEAD);
 }
 
-/* Fields of the bound socket, into the record. */
-static __always_inline void fill_socket(struct bind_event *e, struct sock *sk)
+/* A socket as read once: its sock_common head (where the kernel's layout
+ * lets one copy hold it) and its family. */
+struct sock_view {
+	struct sock *sk;
+	union skc_head head;
+	__u16 family;
+};
+
+/* Reads sk; true if it is an IPv4 or IPv6 socket. */
+static __always_inline bool view_socket(struct sock *sk, struct sock_view *v)
 {
+	v->sk = sk;
+	v->family = AF_UNSPEC;
+	if (!sk)
+		return false;
+	if (skc_head_holds_all()) {
+		/* Through a struct sock_common pointer, so that CO-RE relocates
+		 * against the kernel's sock_common, not our union. On a failed
+		 * read the helper zeroes the copy: family 0, not ours. */
+		struct sock_common *skc = &v->head.skc;
+
+		bpf_probe_read_kernel(&v->head, sizeof(v->head), sk);
+		v->family = skc->skc_family;
+	} else {
+		v->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	}
+	return v->family == AF_INET || v->family == AF_INET6;
+}
+
+static __always_inline __u16 bound_port(struct sock_view *v)
+{
+	struct sock_common *skc = &v->head.skc;
+
+	if (skc_head_holds_all())
+		return skc->skc_num;
+	return BPF_CORE_READ(v->sk, __sk_common.skc_num);
+}
+
+/* sk_type and sk_protocol: two u16 side by side in struct sock (in either
+ * order), read with one copy where they are. */
+static __always_inline void read_type_protocol(struct bind_event *e, struct sock *sk)
+{
+	__u32 type_at = bpf_core_field_offset(struct sock, sk_type);
+	__u32 protocol_at = bpf_core_field_offset(struct sock, sk_protocol);
+	__u32 first = type_at < protocol_at ? type_at : protocol_at;
+	__u16 both[2];
+
+	if (bpf_core_field_size(struct sock, sk_type) == 2 && bpf_core_field_size(struct sock, sk_protocol) == 2 &&
+	    (type_at == protocol_at + 2 || protocol_at == type_at + 2)) {
+		bpf_probe_read_kernel(both, sizeof(both), (__u8 *)sk + first);
+		e->sock_type = both[type_at == first ? 0 : 1];
+		e->protocol = both[protocol_at == first ? 0 : 1];
+	} else {
+		e->protocol = BPF_CORE_READ(sk, sk_protocol);
+		e->sock_type = BPF_CORE_READ(sk, sk_type);
+	}
+}
+
+/* Fields of the bound socket, into the record. */
+static __always_inline void fill_socket(struct bind_event *e, struct sock_view *v)
+{
+	struct sock *sk = v->sk;
 	struct net *net = NULL;
 
+	e->family = v->family;
 	__builtin_memset(e->bound_addr, 0, sizeof(e->bound_addr));
 	if (skc_head_holds_all()) {
-		union skc_head head;
-		/* Through a struct sock_common pointer, so that CO-RE relocates
-		 * against the kernel's sock_common, not our union. */
-		struct sock_common *skc = &head.skc;
+		struct sock_common *skc = &v->head.skc;
 
-		bpf_probe_read_kernel(&head, sizeof(head), sk);
-		e->family = skc->skc_family;
 		e->bound_port = skc->skc_num;
 		e->bound_dev_if = skc->skc_bound_dev_if;
 		if (bpf_core_field_exists(sk->__sk_common.skc_net.net))
@@ -346,7 +437,6 @@ static __always_inline void fill_socket(struct bind_event *e, struct sock *sk)
 		if (BPF_CORE_READ_BITFIELD(skc, skc_reuseport))
 			e->options |= BINDSNOOP_OPT_REUSEPORT;
 	} else {
-		e->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 		e->bound_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 		e->bound_dev_if = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
 		if (bpf_core_field_exists(sk->__sk_common.skc_net.net))
@@ -361,44 +451,66 @@ static __always_inline void fill_socket(struct bind_event *e, struct sock *sk)
 			e->options |= BINDSNOOP_OPT_REUSEPORT;
 	}
 	e->netns = net ? BPF_CORE_READ(net, ns.inum) : 0;
-	e->protocol = BPF_CORE_READ(sk, sk_protocol);
-	e->sock_type = BPF_CORE_READ(sk, sk_type);
+	read_type_protocol(e, sk);
 	e->options |= inet_options(sk);
 }
 
-/* Parent and process name. bpf_get_current_task_btf() (5.11+) gives a
- * typed pointer the program may read directly; before, one helper call per
- * field. */
-static __always_inline void fill_task(struct bind_event *e)
+/* Who is binding. bpf_get_current_task_btf() (5.11+) gives a typed pointer
+ * the program reads with plain loads (the same values the pid, uid, cgroup
+ * and comm helpers return, without a call each); before, helpers. */
+static __always_inline struct task_struct *current_task_btf(void)
 {
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf)) {
-		struct task_struct *task = bpf_get_current_task_btf();
+	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
+		return bpf_get_current_task_btf();
+	return NULL;
+}
 
+/* task: current_task_btf(). */
+static __always_inline void fill_task(struct bind_event *e, struct task_struct *task)
+{
+	if (task) {
+		const struct cred *cred = task->cred;
+
+		e->pid = task->tgid;
+		e->tid = task->pid;
+		e->uid = cred->uid.val;
+		e->gid = cred->gid.val;
+		e->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 		e->ppid = task->real_parent->tgid;
-		bpf_probe_read_kernel_str(e->process_comm, sizeof(e->process_comm), task->group_leader->comm);
+		__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
+		__builtin_memcpy(e->process_comm, task->group_leader->comm, sizeof(e->process_comm));
 	} else {
-		struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+		task = (struct task_struct *)bpf_get_current_task();
+		__u64 pid_tgid = bpf_get_current_pid_tgid();
+		__u64 uid_gid = bpf_get_current_uid_gid();
 
+		e->pid = pid_tgid >> 32;
+		e->tid = (__u32)pid_tgid;
+		e->uid = (__u32)uid_gid;
+		e->gid = uid_gid >> 32;
+		e->cgroup_id = bpf_get_current_cgroup_id();
 		e->ppid = BPF_CORE_READ(task, real_parent, tgid);
+		bpf_get_current_comm(e->comm, sizeof(e->comm));
 		BPF_CORE_READ_STR_INTO(&e->process_comm, task, group_leader, comm);
 	}
 }
 
-static __always_inline void emit(const struct pending_bind *p, int ret, __u8 probe)
+/* One record for a bind() on the IPv4/IPv6 socket in v; task is
+ * current_task_btf(). */
+static __always_inline void emit(struct sock_view *v, const struct pending_bind *p, int ret, __u8 probe,
+				 struct task_struct *task)
 {
-	struct socket *sock = p->sock;  /* not BPF_CORE_READ(p->sock): pending_bind is ours, not the kernel's */
-	struct sock *sk = BPF_CORE_READ(sock, sk);
 	__u16 requested_family = 0, requested_port = 0;
 	struct bind_event *e;
 
-	if (!sk || !outcome_selected(ret))
+	if (!outcome_selected(ret))
 		return;
 	if (p->len >= 4) {
 		requested_family = *(__u16 *)p->addr;
 		requested_port = bpf_ntohs(*(__u16 *)(p->addr + 2));
 	}
 	/* The port filter needs the bound port before a record is reserved. */
-	if (config.port_count && !port_selected(requested_port, BPF_CORE_READ(sk, __sk_common.skc_num)))
+	if (config.port_count && !port_selected(requested_port, bound_port(v)))
 		return;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -406,19 +518,11 @@ static __always_inline void emit(const struct pending_bind *p, int ret, __u8 pro
 		count_lost();
 		return;
 	}
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 uid_gid = bpf_get_current_uid_gid();
-
 	e->boot_ns = bpf_ktime_get_boot_ns();
-	e->cgroup_id = bpf_get_current_cgroup_id();
-	e->pid = pid_tgid >> 32;
-	e->tid = (__u32)pid_tgid;
-	e->uid = (__u32)uid_gid;
-	e->gid = uid_gid >> 32;
 	e->ret = ret;
 	e->options = 0;
-	fill_socket(e, sk);
-	fill_task(e);
+	fill_socket(e, v);
+	fill_task(e, task);
 	e->requested_family = requested_family;
 	e->requested_port = requested_port;
 	e->requested_len = p->len;
@@ -430,8 +534,17 @@ static __always_inline void emit(const struct pending_bind *p, int ret, __u8 pro
 	else if (p->len >= 8)
 		__builtin_memcpy(e->requested_addr, p->addr + 4, 4);
 
-	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, wakeup_flags());
+	bpf_ringbuf_submit(e, wakeup_flags(e->boot_ns));
+}
+
+/* The socket's sk at return, read now: bind() may have been the first to
+ * see it (or a failed one, the last). */
+static __always_inline void emit_for(struct socket *sock, const struct pending_bind *p, int ret, __u8 probe)
+{
+	struct sock_view v;
+
+	if (view_socket(BPF_CORE_READ(sock, sk), &v))
+		emit(&v, p, ret, probe, current_task_btf());
 }
 
 static __always_inline void remember(struct socket *sock, const void *addr, int addr_len, bool user)
@@ -451,7 +564,7 @@ static __always_inline void report(int ret, __u8 probe)
 
 	if (!p)
 		return;
-	emit(p, ret, probe);
+	emit_for(p->sock, p, ret, probe);
 	bpf_map_delete_elem(&pending, &tid);
 }
 
@@ -463,7 +576,7 @@ static __always_inline int on_fexit(struct socket *sock, const void *uaddr, int 
 	if (!task_selected())
 		return 0;
 	capture_request(&p, uaddr, addr_len, false);
-	emit(&p, ret, BINDSNOOP_PROBE_FENTRY);
+	emit_for(sock, &p, ret, BINDSNOOP_PROBE_FENTRY);
 	return 0;
 }
 
@@ -517,34 +630,65 @@ enum fd_lookup {
 	FD_NOT_A_SOCKET, /* no file, or not a socket */
 };
 
-/* The socket behind descriptor fd of the current task, given its fd table. */
+/* From a socket's sk field to its inode's i_mode: one copy tells whether
+ * the inode is a socket's and, if so, which sock it holds. */
+#define SOCKET_SPAN 192
+
+static __always_inline __u32 socket_sk_at(void)
+{
+	return bpf_core_field_offset(struct socket_alloc, socket.sk);
+}
+
+static __always_inline __u32 inode_mode_at(void)
+{
+	return bpf_core_field_offset(struct socket_alloc, vfs_inode) + bpf_core_field_offset(struct inode, i_mode);
+}
+
+static __always_inline bool socket_span_holds_all(void)
+{
+	return socket_sk_at() + 8 <= inode_mode_at() && inode_mode_at() + 2 - socket_sk_at() <= SOCKET_SPAN;
+}
+
+/* The socket behind descriptor fd of the current task, given its fd table:
+ * into *sockp, and its sock read into v. */
 static __always_inline enum fd_lookup socket_in_table(struct file **fds, unsigned int max_fds, int fd,
-						      struct socket **out)
+						      struct socket **sockp, struct sock_view *v)
 {
 	struct file *file;
+	struct inode *inode;
 	struct socket *sock;
+	struct sock *sk;
+	__u16 mode;
 
 	if (fd < 0 || (unsigned int)fd >= max_fds)
 		return FD_NOT_A_SOCKET;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return FD_NOT_A_SOCKET;
-	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
+	inode = BPF_CORE_READ(file, f_inode);
+	if (!inode)
 		return FD_NOT_A_SOCKET;
-	sock = BPF_CORE_READ(file, private_data);
-	if (!sock || !is_inet(BPF_CORE_READ(sock, sk)))
+	sock = (struct socket *)((__u8 *)inode - bpf_core_field_offset(struct socket_alloc, vfs_inode));
+	if (socket_span_holds_all()) {
+		__u8 span[SOCKET_SPAN];
+		__u32 mode_in_span = inode_mode_at() - socket_sk_at();
+
+		if (bpf_probe_read_kernel(span, sizeof(span), (__u8 *)sock + socket_sk_at()))
+			return FD_NOT_A_SOCKET;
+		barrier_var(mode_in_span); /* one offset, added to the stack pointer once */
+		mode = *(__u16 *)(span + mode_in_span);
+		sk = *(struct sock **)span;
+	} else {
+		mode = BPF_CORE_READ(inode, i_mode);
+		sk = NULL;
+		if ((mode & S_IFMT) == S_IFSOCK)
+			sk = BPF_CORE_READ(sock, sk);
+	}
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return FD_NOT_A_SOCKET;
+	if (!view_socket(sk, v))
 		return FD_OTHER_SOCKET;
-	*out = sock;
+	*sockp = sock;
 	return FD_INET_SOCKET;
-}
-
-static __always_inline struct socket *socket_of_fd(int fd)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	struct socket *sock = NULL;
-
-	socket_in_table(BPF_CORE_READ(fdt, fd), BPF_CORE_READ(fdt, max_fds), fd, &sock);
-	return sock;
 }
 
 /* Linux 5.15+: one program at exit, the arguments read back from the saved
@@ -558,13 +702,14 @@ int tracepoint_sys_exit_bind_regs(struct syscall_exit_ctx *ctx)
 	struct pt_regs___kernel *regs;
 	struct fdtable *fdt;
 	struct pending_bind p = {};
+	struct sock_view v;
 
 	if (!task_selected())
 		return 0;
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs___kernel *)bpf_task_pt_regs(task);
 	fdt = task->files->fdt;
-	switch (socket_in_table(fdt->fd, fdt->max_fds, (int)regs->di, &p.sock)) {
+	switch (socket_in_table(fdt->fd, fdt->max_fds, (int)regs->di, &p.sock, &v)) {
 	case FD_INET_SOCKET:
 		break;
 	case FD_NOT_A_SOCKET:
@@ -577,19 +722,25 @@ int tracepoint_sys_exit_bind_regs(struct syscall_exit_ctx *ctx)
 		return 0;
 	}
 	capture_request(&p, (const void *)regs->si, (int)regs->dx, true);
-	emit(&p, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT);
+	emit(&v, &p, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT, task);
 	return 0;
 }
 
+/* Before 5.15: the entry remembers the socket and the caller's sockaddr. */
 SEC("tracepoint/syscalls/sys_enter_bind")
 int tracepoint_sys_enter_bind(struct syscall_enter_ctx *ctx)
 {
+	struct task_struct *task;
+	struct fdtable *fdt;
 	struct socket *sock;
+	struct sock_view v;
 
 	if (!task_selected())
 		return 0;
-	sock = socket_of_fd((int)ctx->args[0]);
-	if (sock)
+	task = (struct task_struct *)bpf_get_current_task();
+	fdt = BPF_CORE_READ(task, files, fdt);
+	if (socket_in_table(BPF_CORE_READ(fdt, fd), BPF_CORE_READ(fdt, max_fds), (int)ctx->args[0], &sock, &v) ==
+	    FD_INET_SOCKET)
 		remember(sock, (const void *)ctx->args[1], (int)ctx->args[2], true);
 	return 0;
 }
