@@ -67,7 +67,8 @@ struct bindsnoop_config {
 	__u16 ports[BINDSNOOP_MAX_PORTS];
 	/* Wake-ups: a reader that has caught up is woken at once, but at most
 	 * once per wakeup_interval_ns; in between, events wait for the reader's
-	 * own timer (the same interval) unless wakeup_bytes are waiting. */
+	 * own timer (the same interval) unless wakeup_bytes were written since
+	 * the last wake-up. */
 	__u64 wakeup_interval_ns;
 	__u64 wakeup_bytes;
 };
