@@ -32,6 +32,26 @@ import Testing
         }
     }
 
+    /// The formatter reuses the last second's text: a stream that goes back
+    /// and forth across seconds, days and the epoch, with other bytes in the
+    /// buffer before each timestamp, reads as the uncached function writes it.
+    @Test func timestampFormatterMatchesUncached() {
+        var formatter = TimestampFormatter()
+        let base: Int64 = 1_795_996_799_999_999_990  // 10 ns before a new day
+        let times = [base, base + 5, base + 10, base + 9, Int64(-1), 0, base + 10, base + 86_400_000_000_000, base]
+        for (i, t) in times.enumerated() {
+            let cached = text { out in
+                out.append(decimal: UInt64(i))
+                formatter.append(unixNanoseconds: t, to: &out)
+            }
+            let plain = text { out in
+                out.append(decimal: UInt64(i))
+                RFC3339.append(unixNanoseconds: t, to: &out)
+            }
+            #expect(cached == plain, "\(t)")
+        }
+    }
+
     @Test func decimals() {
         #expect(text { $0.append(decimal: UInt64(0)) } == "0")
         #expect(text { $0.append(decimal: UInt64.max) } == "18446744073709551615")

@@ -13,6 +13,7 @@ public struct EventEncoder {
     public var containers: ContainerNames
     public var clock: WallClock
     private var ipv6Texts = IPv6TextCache()
+    private var timestamps = TimestampFormatter()
 
     public init(host: HostMetadata, interfaces: InterfaceNames = InterfaceNames(),
                 containers: ContainerNames = ContainerNames(), clock: WallClock = .current()) {
@@ -25,7 +26,7 @@ public struct EventEncoder {
     public mutating func encode(_ record: BindRecord, sequence: UInt64, into out: inout OutputBuffer) {
         let e = record.raw
         out.append("{\"@timestamp\":\"")
-        RFC3339.append(unixNanoseconds: clock.unixNanoseconds(bootNanoseconds: e.boot_ns), to: &out)
+        timestamps.append(unixNanoseconds: clock.unixNanoseconds(bootNanoseconds: e.boot_ns), to: &out)
         out.append("\",\"event\":{\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"")
         out.append(record.succeeded ? "start\"],\"action\":\"bind\",\"outcome\":\"success\"" : "error\"],\"action\":\"bind\",\"outcome\":\"failure\"")
         out.append(",\"sequence\":")

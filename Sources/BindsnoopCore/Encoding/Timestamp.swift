@@ -34,11 +34,44 @@ public struct WallClock: Sendable {
     }
 }
 
+/// RFC 3339 timestamps for a stream of events: the `2026-11-25T05:38:19` of
+/// the last second written is kept, so the events of one second format only
+/// their fraction (the calendar arithmetic was a seventh of the encoder's time).
+public struct TimestampFormatter: Sendable {
+    private var second = Int64.min
+    private var prefix: [UInt8] = []
+
+    public init() {}
+
+    public mutating func append(unixNanoseconds: Int64, to out: inout OutputBuffer) {
+        let (secs, nano) = RFC3339.split(unixNanoseconds)
+        if secs == second {
+            out.append(contentsOf: prefix)
+        } else {
+            let start = out.count
+            RFC3339.appendSecond(secs, to: &out)
+            prefix = out.withUnsafeBytes { Array($0[start...]) }
+            second = secs
+        }
+        RFC3339.appendFraction(nano, to: &out)
+    }
+}
+
 public enum RFC3339 {
     /// `2026-11-25T05:38:19.123456789Z`
     public static func append(unixNanoseconds: Int64, to out: inout OutputBuffer) {
-        let (seconds, nanos) = unixNanoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
-        let (secs, nano) = nanos < 0 ? (seconds - 1, nanos + 1_000_000_000) : (seconds, nanos)
+        let (secs, nano) = split(unixNanoseconds)
+        appendSecond(secs, to: &out)
+        appendFraction(nano, to: &out)
+    }
+
+    /// Whole seconds since the epoch and the nanoseconds past them.
+    static func split(_ unixNanoseconds: Int64) -> (seconds: Int64, nanoseconds: Int64) {
+        floorDivide(unixNanoseconds, 1_000_000_000)
+    }
+
+    /// `2026-11-25T05:38:19`
+    static func appendSecond(_ secs: Int64, to out: inout OutputBuffer) {
         let (days, secondOfDay) = floorDivide(secs, 86_400)
         let (year, month, day) = civil(fromDays: days)
         out.append(decimal: UInt64(year), width: 4)
@@ -48,6 +81,10 @@ public enum RFC3339 {
         out.append(decimal: UInt64(day), width: 2)
         out.append(UInt8(ascii: "T"))
         appendClock(secondOfDay: secondOfDay, to: &out)
+    }
+
+    /// `.123456789Z`
+    static func appendFraction(_ nano: Int64, to out: inout OutputBuffer) {
         out.append(UInt8(ascii: "."))
         out.append(decimal: UInt64(nano), width: 9)
         out.append(UInt8(ascii: "Z"))
