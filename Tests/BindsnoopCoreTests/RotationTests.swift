@@ -1,5 +1,6 @@
 @testable import BindsnoopCore
 import Foundation
+import Synchronization
 import Testing
 
 @Suite struct RotationTests {
@@ -19,6 +20,13 @@ import Testing
         #expect(RotationPolicy(maxSize: 1, maxFiles: 2).filesToDelete(files) == ["b-1", "b-2"])
         #expect(RotationPolicy(maxSize: 1, maxFiles: 10, maxTotalSize: 25).filesToDelete(files) == ["b-1", "b-2"])
         #expect(RotationPolicy(maxSize: 1, maxFiles: 10).filesToDelete(files).isEmpty)
+    }
+
+    @Test func compressionDropsToLevelOneWhenBehind() {
+        #expect(BackgroundCompressor.level(configured: 19, waiting: 0) == 19)
+        #expect(BackgroundCompressor.level(configured: 19, waiting: 1) == 19, "one file may wait while another is compressed")
+        #expect(BackgroundCompressor.level(configured: 19, waiting: 2) == 1)
+        #expect(BackgroundCompressor.level(configured: 1, waiting: 50) == 1)
     }
 
     @Test func rotatedNames() {
@@ -60,6 +68,12 @@ import Testing
         }
     }
 
+    /// The sink's messages, as failures, except the compressor's note that it
+    /// fell behind (these tests rotate faster than any real storm).
+    private let failOnProblems: @Sendable (String) -> Void = { message in
+        if !message.hasPrefix("compression ") { Issue.record("sink: \(message)") }
+    }
+
     private func readBack(_ directory: String) throws -> [String] {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
         var text = ""
@@ -78,7 +92,7 @@ import Testing
         var settings = FileSinkSettings(path: "\(directory)/bind.ndjson")
         settings.maxSize = 16 << 10
         settings.maxFiles = 1000
-        let sink = try RotatingFileSink(settings: settings) { Issue.record("sink: \($0)") }
+        let sink = try RotatingFileSink(settings: settings, log: failOnProblems)
         let all = lines(1...6000)
         for start in stride(from: 0, to: all.count, by: 250) {
             try write(Array(all[start..<min(start + 250, all.count)]), to: sink, firstSequence: start + 1)
@@ -101,7 +115,7 @@ import Testing
         var settings = FileSinkSettings(path: "\(directory)/bind.ndjson")
         settings.maxSize = 4096
         settings.maxFiles = 3
-        let sink = try RotatingFileSink(settings: settings) { Issue.record("sink: \($0)") }
+        let sink = try RotatingFileSink(settings: settings, log: failOnProblems)
         try write(lines(1...400), to: sink, firstSequence: 1)
         try write(lines(401...401), to: sink, firstSequence: 401)
         try sink.reopen()
@@ -122,7 +136,7 @@ import Testing
         try "garbage".write(toFile: "\(directory)/\(names.rotatedName(unixNanoseconds: 2_000_000_000)).zst.tmp",
                             atomically: false, encoding: .utf8)
         try (lines(11...12).joined() + "{\"half\":").write(toFile: "\(directory)/bind.ndjson", atomically: false, encoding: .utf8)
-        let sink = try RotatingFileSink(settings: FileSinkSettings(path: "\(directory)/bind.ndjson")) { Issue.record("sink: \($0)") }
+        let sink = try RotatingFileSink(settings: FileSinkSettings(path: "\(directory)/bind.ndjson"), log: failOnProblems)
         try write(lines(13...13), to: sink, firstSequence: 13)
         sink.close()
         let entries = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
@@ -154,6 +168,36 @@ import Testing
         first.close()
         let again = try RotatingFileSink(settings: settings) { _ in }  // the lock went with the first
         again.close()
+    }
+}
+
+/// A compressor handed files faster than it can compress them at level 19.
+@Suite struct BackgroundCompressorTests {
+    @Test func aBacklogIsCompressedAtLevelOneAndSaidSo() throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "bindsnoop-backlog-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let messages = Mutex<[String]>([])
+        let compressor = BackgroundCompressor(compressor: ZstdCompressor(level: 19, mode: 0o640), afterEach: {},
+                                              log: { message in messages.withLock { $0.append(message) } })
+        var contents: [String: String] = [:]
+        for n in 0..<6 {
+            let path = "\(directory)/segment-\(n).ndjson"
+            let text = (0..<20_000).map { "{\"event\":{\"sequence\":\($0 * 7 + n)},\"host\":\"h\($0 % 13)\"}\n" }.joined()
+            try text.write(toFile: path, atomically: false, encoding: .utf8)
+            contents[path] = text
+            compressor.enqueue(path)
+        }
+        compressor.stop(within: 300)
+        for (path, text) in contents {
+            #expect(!FileManager.default.fileExists(atPath: path), "\(path) left plain")
+            let back = try runTool("/usr/bin/zstd", ["-dc", path + ".zst"])
+            #expect(back.status == 0 && back.stdout == text, "\(path).zst: \(back.stderr)")
+        }
+        let said = messages.withLock { $0 }
+        #expect(said.count == 2, "\(said)")
+        #expect(said.first?.contains("behind at level 19; compressing at level 1") == true, "\(said)")
+        #expect(said.last == "compression has caught up; back to level 19", "\(said)")
     }
 }
 

@@ -2,21 +2,36 @@ import Foundation
 
 /// Compresses rotated files and enforces retention on its own thread, so the
 /// event path never waits for zstd.
+///
+/// Files waiting for compression are never deleted by retention, so a
+/// compressor slower than the event rate (a high level in a bind storm)
+/// would fill the disk: when files pile up it compresses at level 1, which
+/// outruns any event rate, until it has caught up, and says so.
 final class BackgroundCompressor: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [String] = []
     private var busy = false
     private var stopped = false
+    private var catchingUp = false
     private let compressor: ZstdCompressor?
     private let afterEach: @Sendable () -> Void
-    private let onError: @Sendable (String) -> Void
+    private let log: @Sendable (String) -> Void
+
+    /// Rotated files waiting behind the one being compressed from which the
+    /// compressor is behind: one may wait while another is compressed.
+    static let behindAt = 2
+
+    /// The level for the next file, with `waiting` more files queued behind it.
+    static func level(configured: Int32, waiting: Int) -> Int32 {
+        waiting >= behindAt ? min(configured, 1) : configured
+    }
 
     /// `compressor` nil: rotated files stay plain, only retention runs.
     init(compressor: ZstdCompressor?, afterEach: @escaping @Sendable () -> Void,
-         onError: @escaping @Sendable (String) -> Void) {
+         log: @escaping @Sendable (String) -> Void) {
         self.compressor = compressor
         self.afterEach = afterEach
-        self.onError = onError
+        self.log = log
         let thread = Thread { self.loop() }  // holds self until stop() ends the loop
         thread.name = "bindsnoop-zstd"
         thread.start()
@@ -52,22 +67,33 @@ final class BackgroundCompressor: @unchecked Sendable {
                 return
             }
             let path = queue.removeFirst()
+            let waiting = queue.count(where: { !$0.isEmpty })
             busy = true
             condition.unlock()
 
             if let compressor, !path.isEmpty {
+                let level = Self.level(configured: compressor.level, waiting: waiting)
+                if level != compressor.level && !catchingUp {
+                    catchingUp = true
+                    log("compression is \(waiting + 1) rotated files behind at level \(compressor.level); compressing at level \(level) until it catches up (a lower sinks.file.level avoids this)")
+                }
                 do {
-                    try compressor.compress(path)
+                    try compressor.compress(path, level: level)
                 } catch {
-                    onError("compressing \(path) failed: \(error); it stays uncompressed")
+                    log("compressing \(path) failed: \(error); it stays uncompressed")
                 }
             }
             afterEach()
 
             condition.lock()
             busy = false
+            let caughtUp = catchingUp && queue.isEmpty
             condition.broadcast()
             condition.unlock()
+            if caughtUp {
+                catchingUp = false
+                log("compression has caught up; back to level \(compressor?.level ?? 0)")
+            }
         }
     }
 }

@@ -35,7 +35,7 @@ public final class RotatingFileSink: Sink {
         compressor = BackgroundCompressor(
             compressor: settings.compression == .zstd ? ZstdCompressor(level: settings.level, mode: mode_t(settings.mode)) : nil,
             afterEach: { Self.enforceRetention(directory: directory, names: names, kind: kept, policy: policy, log: log) },
-            onError: log)
+            log: log)
         recoverFromCrash()
         do {
             try openActive()

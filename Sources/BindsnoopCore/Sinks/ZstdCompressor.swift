@@ -28,9 +28,9 @@ public struct ZstdCompressor: Sendable {
         }
     }
 
-    /// Returns the compressed file's path.
+    /// Returns the compressed file's path. `level` overrides the configured one.
     @discardableResult
-    public func compress(_ path: String) throws(Failure) -> String {
+    public func compress(_ path: String, level: Int32? = nil) throws(Failure) -> String {
         let target = path + ".zst"
         let temporary = target + ".tmp"
         let input = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
@@ -41,7 +41,7 @@ public struct ZstdCompressor: Sendable {
         guard output >= 0 else { throw .io("create \(temporary)", errno) }
         do throws(Failure) {
             defer { Glibc.close(output) }  // exactly once: a second close could hit a reused descriptor
-            try stream(from: input, to: output, name: temporary)
+            try stream(from: input, to: output, name: temporary, level: level ?? self.level)
             guard fsync(output) == 0 else { throw .io("fsync \(temporary)", errno) }
         } catch {
             unlink(temporary)
@@ -56,7 +56,7 @@ public struct ZstdCompressor: Sendable {
         return target
     }
 
-    private func stream(from input: Int32, to output: Int32, name: String) throws(Failure) {
+    private func stream(from input: Int32, to output: Int32, name: String, level: Int32) throws(Failure) {
         guard let context = ZSTD_createCCtx() else { throw .zstd("cannot create a context") }
         let inBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_CStreamInSize(), alignment: 16)
         let outBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: ZSTD_CStreamOutSize(), alignment: 16)
