@@ -70,4 +70,25 @@ static inline __u64 bindsnoop_read_u64(const void *p)
 	return __atomic_load_n((const __u64 *)p, __ATOMIC_RELAXED);
 }
 
+/* The cgroup v2 directory whose id is id (its kernfs node id: what the
+ * kernel program records), opened through a descriptor of the hierarchy's
+ * mount: open_by_handle_at(2) with a kernfs file handle, as the kernel's
+ * own tools do. Needs CAP_DAC_READ_SEARCH; -1 and errno on failure
+ * (ESTALE: no such cgroup now). syscall(2): glibc declares
+ * open_by_handle_at and struct file_handle only under _GNU_SOURCE. */
+#include <fcntl.h>
+#include <unistd.h>
+#include <sys/syscall.h>
+
+static inline int bindsnoop_open_cgroup(int mount_fd, __u64 id)
+{
+	struct {
+		unsigned int handle_bytes;
+		int handle_type;
+		__u64 id;
+	} handle = { sizeof(__u64), 0xfe /* FILEID_KERNFS */, id };
+
+	return (int)syscall(SYS_open_by_handle_at, mount_fd, &handle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+}
+
 #endif

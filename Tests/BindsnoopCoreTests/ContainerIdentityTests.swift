@@ -59,4 +59,22 @@ struct ContainerIdentityTests {
         #expect(parsed.path("orchestrator.resource.id") as? String == Self.pod)
         #expect(ContainerNames.encode(nil).isEmpty)
     }
+
+    /// The walk (what is left after --user drops CAP_DAC_READ_SEARCH) over a
+    /// directory tree shaped like a Docker host's: an id is a directory's inode.
+    @Test func walkFindsTheDirectoryByInode() throws {
+        let root = FileManager.default.temporaryDirectory.appending(path: "bindsnoop-walk-\(UUID().uuidString)").path
+        let leaf = "\(root)/system.slice/docker-\(Self.id).scope"
+        try FileManager.default.createDirectory(atPath: leaf, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        func inode(_ path: String) -> UInt64 {
+            var status = stat()
+            return stat(path, &status) == 0 ? UInt64(status.st_ino) : 0
+        }
+        var names = ContainerNames(hierarchy: root, rescanInterval: 0, openByHandle: false)
+        let members = String(decoding: names.encodedMembers(cgroupID: inode(leaf)), as: UTF8.self)
+        #expect(members == ",\"container\":{\"id\":\"\(Self.id)\",\"runtime\":\"docker\"}")
+        #expect(names.encodedMembers(cgroupID: inode("\(root)/system.slice")).isEmpty, "a slice is no container")
+        #expect(names.encodedMembers(cgroupID: UInt64.max).isEmpty)
+    }
 }

@@ -1,16 +1,19 @@
-import BindsnoopCore
+@testable import BindsnoopCore
 import Foundation
 import Testing
 
 /// A bind from inside a cgroup named the way Kubernetes and containerd name
-/// theirs (the test creates it) carries the container id, runtime and pod UID.
+/// theirs (the test creates it) carries the container id, runtime and pod UID:
+/// as root (the cgroup opened by its id) and after `--user` dropped
+/// privileges (the kernel refuses that, and the hierarchy is walked).
 struct ContainerTests {
-    @Test func bindInsideAContainerCgroupNamesTheContainer() throws {
+    @Test(arguments: [[], ["--user", "nobody"]])
+    func bindInsideAContainerCgroupNamesTheContainer(options: [String]) throws {
         try #require(Harness.isRoot)
         let root = try #require(ContainerNames.cgroup2Mount(), "no cgroup2 hierarchy mounted")
         let container = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
         let pod = UUID().uuidString.lowercased()
-        let top = "\(root)/bindsnoop-container-test-\(getpid())"
+        let top = "\(root)/bindsnoop-container-test-\(getpid())-\(options.count)"
         let podDirectory = "\(top)/kubepods-besteffort-pod\(pod.replacingOccurrences(of: "-", with: "_")).slice"
         let leaf = "\(podDirectory)/cri-containerd-\(container).scope"
         try FileManager.default.createDirectory(atPath: leaf, withIntermediateDirectories: true)
@@ -19,7 +22,7 @@ struct ContainerTests {
         var tracer: Tracer?
         let inside = try run(Harness.bindgen, ["--wait-stdin"], input: "go\n") { pid in
             try "\(pid)\n".write(toFile: "\(leaf)/cgroup.procs", atomically: false, encoding: .utf8)
-            tracer = try Tracer([])
+            tracer = try Tracer(options)
         }
         let outside = try run(Harness.bindgen, [])
         let t = try #require(tracer)
@@ -33,5 +36,23 @@ struct ContainerTests {
         let host = try #require(events.first { $0.path("process.pid") as? Int == Int(outside.pid) })
         #expect(host["container"] == nil && host["orchestrator"] == nil, "a host process has no container")
         try validateAgainstSchema(t.lines)
+    }
+
+    /// As root, a cgroup id is opened by its file handle: no walk of the
+    /// hierarchy, however many cgroups a node has.
+    @Test func cgroupIdIsOpenedByHandle() throws {
+        try #require(Harness.isRoot)
+        let root = try #require(ContainerNames.cgroup2Mount(), "no cgroup2 hierarchy mounted")
+        let name = "bindsnoop-handle-test-\(getpid())"
+        try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: false)
+        var status = stat()
+        #expect(stat("\(root)/\(name)", &status) == 0)
+        let id = UInt64(status.st_ino)
+        let names = ContainerNames(hierarchy: root)
+        #expect(names.pathByHandle(of: id) == .found("/\(name)"))
+        rmdir("\(root)/\(name)")
+        #expect(names.pathByHandle(of: id) == .absent, "a removed cgroup")
+        stat(root, &status)
+        #expect(names.pathByHandle(of: UInt64(status.st_ino)) == .found("/"))
     }
 }

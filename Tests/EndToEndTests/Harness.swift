@@ -44,8 +44,8 @@ final class Tracer {
 
     /// Starts bindsnoop and waits for its `attached` line.
     init(_ arguments: [String], expectAttached: Bool = true) throws {
-        FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
-        FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         process.executableURL = Harness.bindsnoop
         process.arguments = arguments + (Harness.probe.map { ["--probe", $0] } ?? []) + Harness.extraArguments
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)

@@ -1,12 +1,16 @@
+import CBindsnoop
 import Foundation
 
 /// cgroup v2 ids (what the kernel program records) to the container and pod
 /// they belong to, as the ready-made JSON members `"container":{…}` and
-/// `"orchestrator":{…}`. A cgroup v2 id is the inode number of the cgroup's
-/// directory, so ids are mapped to paths by walking the hierarchy; a walk
-/// happens at most once per `rescanInterval`, when an unknown id shows up.
+/// `"orchestrator":{…}`. An unknown id is opened directly by its file handle
+/// (one lookup, whatever the number of cgroups; needs CAP_DAC_READ_SEARCH).
+/// Where the kernel refuses that (after `--user` drops privileges), ids are
+/// mapped to paths by walking the hierarchy (a cgroup v2 id is the inode
+/// number of its directory), at most once per `rescanInterval`.
 public struct ContainerNames {
     private let hierarchy: String?
+    private let handles: CgroupHandles?
     private let rescanInterval: Double
     private var paths: [UInt64: String] = [:]
     private var encoded: [UInt64: [UInt8]] = [:]
@@ -16,9 +20,11 @@ public struct ContainerNames {
     private var lastScan = -Double.infinity
 
     /// `hierarchy` nil: enrichment off (no cgroup v2 mount found).
-    public init(hierarchy: String? = ContainerNames.cgroup2Mount(), rescanInterval: Double = 0.5) {
+    /// `openByHandle` false: the walk only (tests use a plain directory tree).
+    public init(hierarchy: String? = ContainerNames.cgroup2Mount(), rescanInterval: Double = 0.5, openByHandle: Bool = true) {
         self.hierarchy = hierarchy
         self.rescanInterval = rescanInterval
+        handles = openByHandle ? hierarchy.flatMap(CgroupHandles.init(hierarchy:)) : nil
     }
 
     /// The JSON members for the cgroup, with a leading comma; empty when the
@@ -26,7 +32,14 @@ public struct ContainerNames {
     public mutating func encodedMembers(cgroupID: UInt64) -> [UInt8] {
         if let cached = encoded[cgroupID] { return cached }
         if unknown.contains(cgroupID) { return [] }
-        if paths[cgroupID] == nil, case let now = monotonicSeconds(), now - lastScan >= rescanInterval {
+        if paths[cgroupID] == nil, let handles, handles.usable {
+            switch handles.path(of: cgroupID) {
+            case .found(let path): paths[cgroupID] = path
+            case .absent: unknown.insert(cgroupID)
+            case .refused: break  // the walk below from now on
+            }
+        }
+        if paths[cgroupID] == nil, !unknown.contains(cgroupID), case let now = monotonicSeconds(), now - lastScan >= rescanInterval {
             scan()
             lastScan = now
             if paths[cgroupID] == nil { unknown.insert(cgroupID) }
@@ -74,6 +87,12 @@ public struct ContainerNames {
         }
     }
 
+    /// The path below the hierarchy of the cgroup with a given id, by
+    /// `open_by_handle_at(2)` (for tests).
+    func pathByHandle(of cgroupID: UInt64) -> CgroupHandles.Lookup? {
+        handles?.path(of: cgroupID)
+    }
+
     /// Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup on current systems).
     public static func cgroup2Mount() -> String? {
         guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return nil }
@@ -82,5 +101,50 @@ public struct ContainerNames {
             if fields.count > 2 && fields[2] == "cgroup2" { return String(fields[1]) }
         }
         return nil
+    }
+}
+
+/// A descriptor of the cgroup v2 mount, to open cgroups by id. A class: the
+/// descriptor is closed once, whatever copies of ContainerNames there are.
+final class CgroupHandles {
+    enum Lookup: Equatable {
+        case found(String)  // the path below the hierarchy, "/" for its root
+        case absent  // no cgroup has this id now
+        case refused  // the kernel does not let this process open handles
+    }
+
+    private let hierarchy: String
+    private let fd: Int32
+    /// False once the kernel refused (no CAP_DAC_READ_SEARCH any more).
+    private(set) var usable = true
+
+    init?(hierarchy: String) {
+        fd = open(hierarchy, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        self.hierarchy = hierarchy
+    }
+
+    deinit {
+        close(fd)
+    }
+
+    func path(of cgroupID: UInt64) -> Lookup {
+        let directory = bindsnoop_open_cgroup(fd, cgroupID)
+        guard directory >= 0 else {
+            if errno == ESTALE || errno == ENOENT { return .absent }
+            usable = false
+            return .refused
+        }
+        defer { close(directory) }
+        var target = [UInt8](repeating: 0, count: Int(PATH_MAX))
+        let n = readlink("/proc/self/fd/\(directory)", &target, target.count)
+        guard n > 0 else {  // no /proc: the walk will do
+            usable = false
+            return .refused
+        }
+        let path = String(decoding: target[..<n], as: UTF8.self)
+        if path == hierarchy { return .found("/") }
+        guard path.hasPrefix(hierarchy + "/") else { return .absent }  // outside our view of the hierarchy
+        return .found(String(path.dropFirst(hierarchy.count)))
     }
 }
