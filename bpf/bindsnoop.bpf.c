@@ -98,6 +98,7 @@ struct socket_alloc {
 
 struct file {
 	struct inode *f_inode;
+	void *private_data;
 } __attribute__((preserve_access_index));
 
 struct fdtable {
@@ -280,13 +281,15 @@ static __always_inline void capture_request(struct pending_bind *p, const void *
 }
 
 /* IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT: in inet_sock, past
- * struct sock, so read apart from the sock_common head. */
-static __always_inline __u8 inet_options(struct sock *sk)
+ * struct sock, so read apart from the sock_common head. direct: inet is a
+ * typed pointer the program loads from (bpf_rdonly_cast); else probe reads. */
+static __always_inline __u8 inet_options(void *inet, bool direct)
 {
 	__u8 opts = 0;
 
-	if (bpf_core_field_exists(((struct inet_sock *)sk)->inet_flags)) {
-		unsigned long flags = BPF_CORE_READ((struct inet_sock *)sk, inet_flags);
+	if (bpf_core_field_exists(((struct inet_sock *)inet)->inet_flags)) {
+		unsigned long flags = direct ? ((struct inet_sock *)inet)->inet_flags
+					     : BPF_CORE_READ((struct inet_sock *)inet, inet_flags);
 
 		if (flags & (1UL << INET_FLAGS_FREEBIND))
 			opts |= BINDSNOOP_OPT_FREEBIND;
@@ -295,13 +298,14 @@ static __always_inline __u8 inet_options(struct sock *sk)
 		if (flags & (1UL << INET_FLAGS_BIND_ADDRESS_NO_PORT))
 			opts |= BINDSNOOP_OPT_BIND_ADDRESS_NO_PORT;
 	} else {
-		struct inet_sock___pre66 *old = (void *)sk;
+		struct inet_sock___pre66 *old = inet;
 
-		if (BPF_CORE_READ_BITFIELD_PROBED(old, freebind))
+		if (direct ? BPF_CORE_READ_BITFIELD(old, freebind) : BPF_CORE_READ_BITFIELD_PROBED(old, freebind))
 			opts |= BINDSNOOP_OPT_FREEBIND;
-		if (BPF_CORE_READ_BITFIELD_PROBED(old, transparent))
+		if (direct ? BPF_CORE_READ_BITFIELD(old, transparent) : BPF_CORE_READ_BITFIELD_PROBED(old, transparent))
 			opts |= BINDSNOOP_OPT_TRANSPARENT;
-		if (BPF_CORE_READ_BITFIELD_PROBED(old, bind_address_no_port))
+		if (direct ? BPF_CORE_READ_BITFIELD(old, bind_address_no_port)
+			   : BPF_CORE_READ_BITFIELD_PROBED(old, bind_address_no_port))
 			opts |= BINDSNOOP_OPT_BIND_ADDRESS_NO_PORT;
 	}
 	return opts;
@@ -356,12 +360,20 @@ static __always_inline bool skc_head_holds_all(void)
 }
 
 /* A socket as read once: its sock_common head (where the kernel's layout
- * lets one copy hold it) and its family. */
+ * lets one copy hold it) and its family. In the bpf_rdonly_cast program sk
+ * is a typed pointer instead, read with plain loads, and head is unused. */
 struct sock_view {
 	struct sock *sk;
 	union skc_head head;
 	__u16 family;
 };
+
+/* Linux 6.2+: a scalar kernel pointer as a typed one the program may load
+ * from (an untrusted pointer: a bad one reads as zeroes, like a failed
+ * probe read). The verifier inlines it: no call. Weak: the object loads
+ * where it is missing, and user space picks the program that uses it only
+ * where the kernel has it. */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
 /* Reads sk; true if it is an IPv4 or IPv6 socket. */
 static __always_inline bool view_socket(struct sock *sk, struct sock_view *v)
@@ -384,10 +396,12 @@ static __always_inline bool view_socket(struct sock *sk, struct sock_view *v)
 	return v->family == AF_INET || v->family == AF_INET6;
 }
 
-static __always_inline __u16 bound_port(struct sock_view *v)
+static __always_inline __u16 bound_port(struct sock_view *v, bool direct)
 {
 	struct sock_common *skc = &v->head.skc;
 
+	if (direct)
+		return v->sk->__sk_common.skc_num;
 	if (skc_head_holds_all())
 		return skc->skc_num;
 	return BPF_CORE_READ(v->sk, __sk_common.skc_num);
@@ -413,29 +427,45 @@ static __always_inline void read_type_protocol(struct bind_event *e, struct sock
 	}
 }
 
+/* The sock_common fields, from a pointer the program may load from: the
+ * stack copy, or the kernel's own through bpf_rdonly_cast. Returns skc_net. */
+static __always_inline struct net *fill_common(struct bind_event *e, struct sock_common *skc)
+{
+	struct net *net = NULL;
+
+	e->bound_port = skc->skc_num;
+	e->bound_dev_if = skc->skc_bound_dev_if;
+	if (bpf_core_field_exists(skc->skc_net.net))
+		net = skc->skc_net.net;
+	if (e->family == AF_INET6)
+		__builtin_memcpy(e->bound_addr, skc->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
+	else
+		__builtin_memcpy(e->bound_addr, &skc->skc_rcv_saddr, 4);
+	if (BPF_CORE_READ_BITFIELD(skc, skc_reuse))
+		e->options |= BINDSNOOP_OPT_REUSEADDR;
+	if (BPF_CORE_READ_BITFIELD(skc, skc_reuseport))
+		e->options |= BINDSNOOP_OPT_REUSEPORT;
+	return net;
+}
+
 /* Fields of the bound socket, into the record. */
-static __always_inline void fill_socket(struct bind_event *e, struct sock_view *v)
+static __always_inline void fill_socket(struct bind_event *e, struct sock_view *v, bool direct)
 {
 	struct sock *sk = v->sk;
 	struct net *net = NULL;
 
 	e->family = v->family;
 	__builtin_memset(e->bound_addr, 0, sizeof(e->bound_addr));
+	if (direct) {
+		net = fill_common(e, &sk->__sk_common);
+		e->netns = net ? net->ns.inum : 0;
+		e->protocol = sk->sk_protocol;
+		e->sock_type = sk->sk_type;
+		e->options |= inet_options(bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct inet_sock)), true);
+		return;
+	}
 	if (skc_head_holds_all()) {
-		struct sock_common *skc = &v->head.skc;
-
-		e->bound_port = skc->skc_num;
-		e->bound_dev_if = skc->skc_bound_dev_if;
-		if (bpf_core_field_exists(sk->__sk_common.skc_net.net))
-			net = skc->skc_net.net;
-		if (e->family == AF_INET6)
-			__builtin_memcpy(e->bound_addr, skc->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
-		else
-			__builtin_memcpy(e->bound_addr, &skc->skc_rcv_saddr, 4);
-		if (BPF_CORE_READ_BITFIELD(skc, skc_reuse))
-			e->options |= BINDSNOOP_OPT_REUSEADDR;
-		if (BPF_CORE_READ_BITFIELD(skc, skc_reuseport))
-			e->options |= BINDSNOOP_OPT_REUSEPORT;
+		net = fill_common(e, &v->head.skc);
 	} else {
 		e->bound_port = BPF_CORE_READ(sk, __sk_common.skc_num);
 		e->bound_dev_if = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
@@ -452,7 +482,7 @@ static __always_inline void fill_socket(struct bind_event *e, struct sock_view *
 	}
 	e->netns = net ? BPF_CORE_READ(net, ns.inum) : 0;
 	read_type_protocol(e, sk);
-	e->options |= inet_options(sk);
+	e->options |= inet_options(sk, false);
 }
 
 /* Who is binding. bpf_get_current_task_btf() (5.11+) gives a typed pointer
@@ -496,9 +526,9 @@ static __always_inline void fill_task(struct bind_event *e, struct task_struct *
 }
 
 /* One record for a bind() on the IPv4/IPv6 socket in v; task is
- * current_task_btf(). */
+ * current_task_btf(); direct: v->sk is a typed pointer (bpf_rdonly_cast). */
 static __always_inline void emit(struct sock_view *v, const struct pending_bind *p, int ret, __u8 probe,
-				 struct task_struct *task)
+				 struct task_struct *task, bool direct)
 {
 	__u16 requested_family = 0, requested_port = 0;
 	struct bind_event *e;
@@ -510,7 +540,7 @@ static __always_inline void emit(struct sock_view *v, const struct pending_bind 
 		requested_port = bpf_ntohs(*(__u16 *)(p->addr + 2));
 	}
 	/* The port filter needs the bound port before a record is reserved. */
-	if (config.port_count && !port_selected(requested_port, bound_port(v)))
+	if (config.port_count && !port_selected(requested_port, bound_port(v, direct)))
 		return;
 
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
@@ -521,7 +551,7 @@ static __always_inline void emit(struct sock_view *v, const struct pending_bind 
 	e->boot_ns = bpf_ktime_get_boot_ns();
 	e->ret = ret;
 	e->options = 0;
-	fill_socket(e, v);
+	fill_socket(e, v, direct);
 	fill_task(e, task);
 	e->requested_family = requested_family;
 	e->requested_port = requested_port;
@@ -544,7 +574,7 @@ static __always_inline void emit_for(struct socket *sock, const struct pending_b
 	struct sock_view v;
 
 	if (view_socket(BPF_CORE_READ(sock, sk), &v))
-		emit(&v, p, ret, probe, current_task_btf());
+		emit(&v, p, ret, probe, current_task_btf(), false);
 }
 
 static __always_inline void remember(struct socket *sock, const void *addr, int addr_len, bool user)
@@ -722,7 +752,53 @@ int tracepoint_sys_exit_bind_regs(struct syscall_exit_ctx *ctx)
 		return 0;
 	}
 	capture_request(&p, (const void *)regs->si, (int)regs->dx, true);
-	emit(&v, &p, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT, task);
+	emit(&v, &p, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT, task, false);
+	return 0;
+}
+
+/* Linux 6.2+: the same, with the file, socket and sock read through
+ * bpf_rdonly_cast pointers: plain loads where the program above makes a
+ * helper call per copy. Only the fd table's slot needs a probe read (an
+ * array of pointers, indexed by a variable). */
+SEC("tracepoint/syscalls/sys_exit_bind")
+int tracepoint_sys_exit_bind_cast(struct syscall_exit_ctx *ctx)
+{
+	struct task_struct *task;
+	struct pt_regs___kernel *regs;
+	struct fdtable *fdt;
+	struct pending_bind p = {};
+	struct sock_view v;
+	struct file *file;
+	struct socket *sock;
+	int fd;
+
+	if (!task_selected())
+		return 0;
+	task = bpf_get_current_task_btf();
+	regs = (struct pt_regs___kernel *)bpf_task_pt_regs(task);
+	fdt = task->files->fdt;
+	fd = (int)regs->di;
+	if (fd < 0 || (unsigned int)fd >= fdt->max_fds || bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]) ||
+	    !file)
+		goto not_a_socket;
+	file = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+	if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK)
+		goto not_a_socket;
+	sock = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
+	v.sk = sock->sk;
+	if (!v.sk)
+		return 0;
+	v.family = v.sk->__sk_common.skc_family;
+	if (v.family != AF_INET && v.family != AF_INET6)
+		return 0;
+	p.sock = sock;
+	capture_request(&p, (const void *)regs->si, (int)regs->dx, true);
+	emit(&v, &p, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT, task, true);
+	return 0;
+not_a_socket:
+	/* As above: a successful bind() on what is no socket now. */
+	if (ctx->ret == 0)
+		count_lost();
 	return 0;
 }
 

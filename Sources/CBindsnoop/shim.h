@@ -52,6 +52,21 @@ extern int setresgid(gid_t rgid, gid_t egid, gid_t sgid);
 static inline int bindsnoop_setresuid(uid_t uid) { return setresuid(uid, uid, uid); }
 static inline int bindsnoop_setresgid(gid_t gid) { return setresgid(gid, gid, gid); }
 
+/* Whether the running kernel's BTF has a function (a kfunc) of this name. */
+#include <bpf/btf.h>
+
+static inline int bindsnoop_kernel_has_function(const char *name)
+{
+	struct btf *btf = btf__load_vmlinux_btf();
+	int found;
+
+	if (!btf)
+		return 0;
+	found = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
+	btf__free(btf);
+	return found;
+}
+
 /* Returns freed heap memory to the kernel (glibc keeps it otherwise). */
 static inline void bindsnoop_release_free_memory(void)
 {

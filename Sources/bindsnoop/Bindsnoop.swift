@@ -148,7 +148,8 @@ struct Bindsnoop: ParsableCommand {
         do {
             _ = try session.run(signals: signals) {
                 logger.info("attached: tracing bind() in \(tracer.mode.rawValue) mode", metadata: [
-                    "mode": "\(tracer.mode.rawValue)", "outputs": "\(sinks.map(\.name).joined(separator: ","))",
+                    "mode": "\(tracer.mode.rawValue)", "programs": "\(tracer.programs.joined(separator: ","))",
+                    "outputs": "\(sinks.map(\.name).joined(separator: ","))",
                 ])
                 SystemdNotifier.notify("READY=1")
             }

@@ -6,6 +6,8 @@ import Logging
 /// object and its links; closing it detaches everything.
 public final class BPFTracer {
     public let mode: ProbeMode
+    /// The kernel programs attached (which variant of the mode this kernel got).
+    public let programs: [String]
     private let object: OpaquePointer
     private var links: [OpaquePointer]
     /// The `lost` array map, mapped read-only (BPF_F_MMAPABLE).
@@ -13,8 +15,9 @@ public final class BPFTracer {
     /// The BPF_MAP_TYPE_RINGBUF map to read events from.
     public let ringBufferMapFD: Int32
 
-    private init(mode: ProbeMode, object: OpaquePointer, links: [OpaquePointer]) throws(TracerError) {
+    private init(mode: ProbeMode, programs: [String], object: OpaquePointer, links: [OpaquePointer]) throws(TracerError) {
         self.mode = mode
+        self.programs = programs
         self.object = object
         self.links = links
         ringBufferMapFD = bpf_map__fd(bpf_object__find_map_by_name(object, "events"))
@@ -102,7 +105,7 @@ public final class BPFTracer {
                 }
                 links.append(link)
             }
-            return try BPFTracer(mode: mode, object: object, links: links)
+            return try BPFTracer(mode: mode, programs: programs, object: object, links: links)
         } catch {
             for link in links { bpf_link__destroy(link) }
             bpf_object__close(object)
@@ -112,11 +115,15 @@ public final class BPFTracer {
 
     /// The programs of a mode on this kernel. Tracepoint mode: the exit-only
     /// program where tracepoint programs may call bpf_task_pt_regs (5.15+),
-    /// the entry + exit pair otherwise.
+    /// reading the socket through bpf_rdonly_cast where the kernel has that
+    /// (6.2+, about 0.2 µs less per bind), the entry + exit pair otherwise.
     static func programNames(for mode: ProbeMode, entryExit: Bool) -> [String] {
         guard mode == .tracepoint, !entryExit,
               libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, nil) == 1 else {
             return mode.programNames
+        }
+        if bindsnoop_kernel_has_function("bpf_rdonly_cast") != 0 {
+            return ["tracepoint_sys_exit_bind_cast"]
         }
         return ["tracepoint_sys_exit_bind_regs"]
     }
