@@ -18,6 +18,9 @@ public struct ContainerNames {
     /// until the next `forget()`: they cost no clock read per event.
     private var unknown: Set<UInt64> = []
     private var lastScan = -Double.infinity
+    /// The last answer: a bind storm comes from one cgroup, and this spares
+    /// it a hash lookup per event.
+    private var last: (cgroupID: UInt64, members: [UInt8])?
 
     /// `hierarchy` nil: enrichment off (no cgroup v2 mount found).
     /// `openByHandle` false: the walk only (tests use a plain directory tree).
@@ -30,6 +33,13 @@ public struct ContainerNames {
     /// The JSON members for the cgroup, with a leading comma; empty when the
     /// cgroup names no container.
     public mutating func encodedMembers(cgroupID: UInt64) -> [UInt8] {
+        if let last, last.cgroupID == cgroupID { return last.members }
+        let members = lookUpMembers(cgroupID: cgroupID)
+        last = (cgroupID, members)
+        return members
+    }
+
+    private mutating func lookUpMembers(cgroupID: UInt64) -> [UInt8] {
         if let cached = encoded[cgroupID] { return cached }
         if unknown.contains(cgroupID) { return [] }
         if paths[cgroupID] == nil, let handles, handles.usable {
@@ -53,6 +63,7 @@ public struct ContainerNames {
     /// About once a second: unknown ids get another chance (a container
     /// created since), and the caches do not grow with every short-lived one.
     public mutating func forget() {
+        last = nil
         unknown.removeAll(keepingCapacity: true)
         if encoded.count > 4096 { encoded.removeAll(keepingCapacity: true) }
         if paths.count > 65536 { paths.removeAll(keepingCapacity: true) }

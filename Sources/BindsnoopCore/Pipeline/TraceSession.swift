@@ -35,42 +35,35 @@ public enum StopReason: String, Sendable {
 /// signal, a limit, or a closed reader ends it, then drains and flushes.
 public final class TraceSession {
     private let tracer: BPFTracer
-    private var json: EventEncoder
-    /// Set for `--format table`; JSON otherwise.
-    private var table: TableEncoder?
     private var sinks: [Sink]
     private let limits: SessionLimits
-    /// `--count`: tallies instead of a line per bind.
-    private var counter: BindCounter?
     private let logger: Logger
-    private var buffer = OutputBuffer(capacity: 1 << 20)
-    private var lineEnds: [Int] = []
-    private var lineSequences: [UInt64] = []
-    private var sequence: UInt64 = 0
-    private var eventsWritten: UInt64 = 0
-    private var malformed: UInt64 = 0
+    /// The per-event state, which the ring-buffer callback reaches directly.
+    private let batch: UnsafeMutablePointer<EventBatch>
     private var lostReported: UInt64 = 0
 
     public init(tracer: BPFTracer, json: EventEncoder, table: TableEncoder?, sinks: [Sink], limits: SessionLimits,
                 count: Bool = false, logger: Logger) {
-        self.counter = count ? BindCounter() : nil
         self.tracer = tracer
-        self.json = json
-        self.table = table
         self.sinks = sinks
         self.limits = limits
         self.logger = logger
+        batch = .allocate(capacity: 1)
+        batch.initialize(to: EventBatch(json: json, table: table, counter: count ? BindCounter() : nil, limits: limits))
+    }
+
+    deinit {
+        batch.deinitialize(count: 1)
+        batch.deallocate()
     }
 
     /// Reads events until stopped. `onReady` runs once everything is attached
     /// and the ring buffer is open.
     public func run(signals: SignalWatcher, onReady: () -> Void) throws(SinkError) -> SessionSummary {
         let onSample: ring_buffer_sample_fn = { context, data, size in
-            let session = Unmanaged<TraceSession>.fromOpaque(context!).takeUnretainedValue()
-            return session.handle(UnsafeRawBufferPointer(start: data, count: size))
+            context!.assumingMemoryBound(to: EventBatch.self).pointee.handle(UnsafeRawBufferPointer(start: data, count: size))
         }
-        let context = Unmanaged.passUnretained(self).toOpaque()
-        guard let ring = ring_buffer__new(tracer.ringBufferMapFD, onSample, context, nil) else {
+        guard let ring = ring_buffer__new(tracer.ringBufferMapFD, onSample, UnsafeMutableRawPointer(batch), nil) else {
             throw .failed(sink: "ring buffer", errno: errno)
         }
         defer { ring_buffer__free(ring) }
@@ -79,8 +72,8 @@ public final class TraceSession {
         var waits = [pollfd(fd: ring_buffer__epoll_fd(ring), events: Int16(POLLIN), revents: 0),
                      pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
 
-        if let table, counter == nil {
-            table.header(into: &buffer)
+        if batch.pointee.table != nil, batch.pointee.counter == nil {
+            batch.pointee.table!.header(into: &batch.pointee.buffer)
             try flushBuffer()
         }
         onReady()
@@ -108,9 +101,9 @@ public final class TraceSession {
                 if received.contains(.stop) { reason = .signal }
                 reopen = received.contains(.reopen)
             }
-            let before = eventsWritten + malformed
+            let before = batch.pointee.eventsWritten + batch.pointee.malformed
             if try consume(ring) { reason = .maxEvents }
-            if eventsWritten + malformed != before { lastEventAt = monotonicSeconds() }
+            if batch.pointee.eventsWritten + batch.pointee.malformed != before { lastEventAt = monotonicSeconds() }
             let housekeeping = monotonicSeconds() >= nextHousekeeping
             if housekeeping {
                 reportKernelLoss()
@@ -132,12 +125,12 @@ public final class TraceSession {
     private func finish(ring: OpaquePointer, reason: StopReason) throws(SinkError) -> SessionSummary {
         if reason != .maxEvents { _ = try consume(ring) }
         reportKernelLoss()
-        if let counter { encodeCounts(counter) }
+        if let counter = batch.pointee.counter { batch.pointee.encodeCounts(counter) }
         try flushBuffer()
         try forEachSink { sink throws(SinkError) in try sink.flush() }
         for sink in sinks { sink.close() }
-        let summary = SessionSummary(eventsWritten: eventsWritten, eventsLostInKernel: tracer.lostEvents(),
-                                     malformedRecords: malformed, stopReason: reason)
+        let summary = SessionSummary(eventsWritten: batch.pointee.eventsWritten, eventsLostInKernel: tracer.lostEvents(),
+                                     malformedRecords: batch.pointee.malformed, stopReason: reason)
         logger.info("stopped", metadata: [
             "reason": "\(reason.rawValue)", "events": "\(summary.eventsWritten)",
             "lost": "\(summary.eventsLostInKernel)", "malformed": "\(summary.malformedRecords)",
@@ -145,63 +138,16 @@ public final class TraceSession {
         return summary
     }
 
-    /// Everything in the ring buffer now, written out every `batchBytes`
+    /// Everything in the ring buffer now, written out every `EventBatch.batchBytes`
     /// so that a full ring buffer never becomes a giant output buffer;
     /// true once `maxEvents` is reached.
     private func consume(_ ring: OpaquePointer) throws(SinkError) -> Bool {
         resynchronizeClock()
         while true {
             let result = ring_buffer__consume(ring)
-            if result == stopConsuming { return true }
-            guard result == batchFull else { return false }
+            if result == EventBatch.stopConsuming { return true }
+            guard result == EventBatch.batchFull else { return false }
             try flushBuffer()
-        }
-    }
-
-    private let stopConsuming: Int32 = -ECANCELED
-    /// A sample callback's answer once `batchBytes` are encoded: libbpf has
-    /// consumed that sample and stops; `consume` writes the batch and goes on.
-    private let batchFull: Int32 = -EAGAIN
-    static let batchBytes = 256 << 10
-
-    private func handle(_ sample: UnsafeRawBufferPointer) -> Int32 {
-        if let max = limits.maxEvents, eventsWritten >= max { return stopConsuming }
-        guard let record = BindRecord(bytes: sample) else {
-            malformed += 1
-            return 0
-        }
-        eventsWritten += 1
-        if counter != nil {
-            counter!.add(record)
-            if let max = limits.maxEvents, eventsWritten >= max { return stopConsuming }
-            return 0
-        }
-        sequence += 1
-        if let table {
-            table.encode(record, into: &buffer)
-        } else {
-            json.encode(record, sequence: sequence, into: &buffer)
-        }
-        lineEnds.append(buffer.count)
-        lineSequences.append(sequence)
-        if let max = limits.maxEvents, eventsWritten >= max { return stopConsuming }
-        return buffer.count >= Self.batchBytes ? batchFull : 0
-    }
-
-    private func encodeCounts(_ counter: BindCounter) {
-        let counts = counter.sorted
-        if let table {
-            table.encodeCounts(counts, into: &buffer)
-            lineEnds.append(buffer.count)
-            lineSequences.append(0)
-            return
-        }
-        let now = realtimeNanoseconds()
-        for (key, tally) in counts {
-            sequence += 1
-            json.encodeCount(key, tally, unixNanoseconds: now, sequence: sequence, into: &buffer)
-            lineEnds.append(buffer.count)
-            lineSequences.append(sequence)
         }
     }
 
@@ -213,36 +159,28 @@ public final class TraceSession {
         logger.warning("events lost in the kernel: the ring buffer was full", metadata: [
             "lost": "\(lost)", "total": "\(total)",
         ])
-        guard table == nil else { return }
-        sequence += 1
-        json.encodeLoss(source: "kernel", lost: lost, total: total, unixNanoseconds: realtimeNanoseconds(),
-                        sequence: sequence, into: &buffer)
-        lineEnds.append(buffer.count)
-        lineSequences.append(sequence)
+        batch.pointee.encodeKernelLoss(lost: lost, total: total)
     }
 
     private func refreshCaches() {
-        json.interfaces.forget()
-        json.containers.forget()
+        batch.pointee.json.interfaces.forget()
+        batch.pointee.json.containers.forget()
     }
 
     private func resynchronizeClock() {
-        json.clock.resynchronize()
-        table?.clock.resynchronize()
+        batch.pointee.json.clock.resynchronize()
+        batch.pointee.table?.clock.resynchronize()
     }
 
     /// One write per sink for everything encoded since the last flush.
     private func flushBuffer() throws(SinkError) {
-        guard !buffer.isEmpty else { return }
-        defer {
-            buffer.removeAll()
-            lineEnds.removeAll(keepingCapacity: true)
-            lineSequences.removeAll(keepingCapacity: true)
-        }
-        let failure: SinkError? = buffer.withUnsafeBytes { bytes in
-            let batch = LineBatch(bytes: bytes, lineEnds: lineEnds, sequences: lineSequences)
+        guard !batch.pointee.buffer.isEmpty else { return }
+        defer { batch.pointee.removeAll() }
+        let (lineEnds, lineSequences) = (batch.pointee.lineEnds, batch.pointee.lineSequences)
+        let failure: SinkError? = batch.pointee.buffer.withUnsafeBytes { bytes in
+            let lines = LineBatch(bytes: bytes, lineEnds: lineEnds, sequences: lineSequences)
             do throws(SinkError) {
-                try forEachSink { sink throws(SinkError) in try sink.write(batch) }
+                try forEachSink { sink throws(SinkError) in try sink.write(lines) }
                 return nil
             } catch {
                 return error
