@@ -176,9 +176,8 @@ public final class TraceSession {
     private func flushBuffer() throws(SinkError) {
         guard !batch.pointee.buffer.isEmpty else { return }
         defer { batch.pointee.removeAll() }
-        let (lineEnds, lineSequences) = (batch.pointee.lineEnds, batch.pointee.lineSequences)
         let failure: SinkError? = batch.pointee.buffer.withUnsafeBytes { bytes in
-            let lines = LineBatch(bytes: bytes, lineEnds: lineEnds, sequences: lineSequences)
+            let lines = LineBatch(bytes: bytes, lineEnds: batch.pointee.lineEnds, sequences: batch.pointee.lineSequences)
             do throws(SinkError) {
                 try forEachSink { sink throws(SinkError) in try sink.write(lines) }
                 return nil
