@@ -375,14 +375,17 @@ struct sock_view {
  * where the kernel has it. */
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
 
-/* Reads sk; true if it is an IPv4 or IPv6 socket. */
-static __always_inline bool view_socket(struct sock *sk, struct sock_view *v)
+/* Reads sk; true if it is an IPv4 or IPv6 socket. direct: sk is a typed
+ * pointer (bpf_rdonly_cast), read in place, not copied. */
+static __always_inline bool view_socket(struct sock *sk, struct sock_view *v, bool direct)
 {
 	v->sk = sk;
 	v->family = AF_UNSPEC;
 	if (!sk)
 		return false;
-	if (skc_head_holds_all()) {
+	if (direct) {
+		v->family = sk->__sk_common.skc_family;
+	} else if (skc_head_holds_all()) {
 		/* Through a struct sock_common pointer, so that CO-RE relocates
 		 * against the kernel's sock_common, not our union. On a failed
 		 * read the helper zeroes the copy: family 0, not ours. */
@@ -573,7 +576,7 @@ static __always_inline void emit_for(struct socket *sock, const struct pending_b
 {
 	struct sock_view v;
 
-	if (view_socket(BPF_CORE_READ(sock, sk), &v))
+	if (view_socket(BPF_CORE_READ(sock, sk), &v, false))
 		emit(&v, p, ret, probe, current_task_btf(), false);
 }
 
@@ -680,9 +683,12 @@ static __always_inline bool socket_span_holds_all(void)
 }
 
 /* The socket behind descriptor fd of the current task, given its fd table:
- * into *sockp, and its sock read into v. */
+ * into *sockp, and its sock read into v. direct (6.2+): the file, socket
+ * and sock are read through bpf_rdonly_cast pointers with plain loads,
+ * where the copies below each take a helper call; only the table's slot
+ * needs a probe read (an array of pointers, indexed by a variable). */
 static __always_inline enum fd_lookup socket_in_table(struct file **fds, unsigned int max_fds, int fd,
-						      struct socket **sockp, struct sock_view *v)
+						      struct socket **sockp, struct sock_view *v, bool direct)
 {
 	struct file *file;
 	struct inode *inode;
@@ -694,6 +700,16 @@ static __always_inline enum fd_lookup socket_in_table(struct file **fds, unsigne
 		return FD_NOT_A_SOCKET;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return FD_NOT_A_SOCKET;
+	if (direct) {
+		file = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+		if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK)
+			return FD_NOT_A_SOCKET;
+		sock = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
+		if (!view_socket(sock->sk, v, true))
+			return FD_OTHER_SOCKET;
+		*sockp = sock;
+		return FD_INET_SOCKET;
+	}
 	inode = BPF_CORE_READ(file, f_inode);
 	if (!inode)
 		return FD_NOT_A_SOCKET;
@@ -715,7 +731,7 @@ static __always_inline enum fd_lookup socket_in_table(struct file **fds, unsigne
 	}
 	if ((mode & S_IFMT) != S_IFSOCK)
 		return FD_NOT_A_SOCKET;
-	if (!view_socket(sk, v))
+	if (!view_socket(sk, v, false))
 		return FD_OTHER_SOCKET;
 	*sockp = sock;
 	return FD_INET_SOCKET;
@@ -724,9 +740,9 @@ static __always_inline enum fd_lookup socket_in_table(struct file **fds, unsigne
 /* Linux 5.15+: one program at exit, the arguments read back from the saved
  * registers (bpf_task_pt_regs) instead of a map entry written at entry;
  * half the programs, no map traffic. User space picks it when the kernel
- * has the helper, and the entry + exit pair below otherwise. */
-SEC("tracepoint/syscalls/sys_exit_bind")
-int tracepoint_sys_exit_bind_regs(struct syscall_exit_ctx *ctx)
+ * has the helper (the _cast one on 6.2+, which has bpf_rdonly_cast), and
+ * the entry + exit pair below otherwise. */
+static __always_inline int on_sys_exit(struct syscall_exit_ctx *ctx, bool direct)
 {
 	struct task_struct *task;
 	struct pt_regs___kernel *regs;
@@ -739,7 +755,7 @@ int tracepoint_sys_exit_bind_regs(struct syscall_exit_ctx *ctx)
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs___kernel *)bpf_task_pt_regs(task);
 	fdt = task->files->fdt;
-	switch (socket_in_table(fdt->fd, fdt->max_fds, (int)regs->di, &p.sock, &v)) {
+	switch (socket_in_table(fdt->fd, fdt->max_fds, (int)regs->di, &p.sock, &v, direct)) {
 	case FD_INET_SOCKET:
 		break;
 	case FD_NOT_A_SOCKET:
@@ -752,54 +768,20 @@ int tracepoint_sys_exit_bind_regs(struct syscall_exit_ctx *ctx)
 		return 0;
 	}
 	capture_request(&p, (const void *)regs->si, (int)regs->dx, true);
-	emit(&v, &p, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT, task, false);
+	emit(&v, &p, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT, task, direct);
 	return 0;
 }
 
-/* Linux 6.2+: the same, with the file, socket and sock read through
- * bpf_rdonly_cast pointers: plain loads where the program above makes a
- * helper call per copy. Only the fd table's slot needs a probe read (an
- * array of pointers, indexed by a variable). */
+SEC("tracepoint/syscalls/sys_exit_bind")
+int tracepoint_sys_exit_bind_regs(struct syscall_exit_ctx *ctx)
+{
+	return on_sys_exit(ctx, false);
+}
+
 SEC("tracepoint/syscalls/sys_exit_bind")
 int tracepoint_sys_exit_bind_cast(struct syscall_exit_ctx *ctx)
 {
-	struct task_struct *task;
-	struct pt_regs___kernel *regs;
-	struct fdtable *fdt;
-	struct pending_bind p = {};
-	struct sock_view v;
-	struct file *file;
-	struct socket *sock;
-	int fd;
-
-	if (!task_selected())
-		return 0;
-	task = bpf_get_current_task_btf();
-	regs = (struct pt_regs___kernel *)bpf_task_pt_regs(task);
-	fdt = task->files->fdt;
-	fd = (int)regs->di;
-	if (fd < 0 || (unsigned int)fd >= fdt->max_fds || bpf_probe_read_kernel(&file, sizeof(file), &fdt->fd[fd]) ||
-	    !file)
-		goto not_a_socket;
-	file = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
-	if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK)
-		goto not_a_socket;
-	sock = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
-	v.sk = sock->sk;
-	if (!v.sk)
-		return 0;
-	v.family = v.sk->__sk_common.skc_family;
-	if (v.family != AF_INET && v.family != AF_INET6)
-		return 0;
-	p.sock = sock;
-	capture_request(&p, (const void *)regs->si, (int)regs->dx, true);
-	emit(&v, &p, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT, task, true);
-	return 0;
-not_a_socket:
-	/* As above: a successful bind() on what is no socket now. */
-	if (ctx->ret == 0)
-		count_lost();
-	return 0;
+	return on_sys_exit(ctx, true);
 }
 
 /* Before 5.15: the entry remembers the socket and the caller's sockaddr. */
@@ -815,8 +797,8 @@ int tracepoint_sys_enter_bind(struct syscall_enter_ctx *ctx)
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task();
 	fdt = BPF_CORE_READ(task, files, fdt);
-	if (socket_in_table(BPF_CORE_READ(fdt, fd), BPF_CORE_READ(fdt, max_fds), (int)ctx->args[0], &sock, &v) ==
-	    FD_INET_SOCKET)
+	if (socket_in_table(BPF_CORE_READ(fdt, fd), BPF_CORE_READ(fdt, max_fds), (int)ctx->args[0], &sock, &v,
+			    false) == FD_INET_SOCKET)
 		remember(sock, (const void *)ctx->args[1], (int)ctx->args[2], true);
 	return 0;
 }
