@@ -49,7 +49,9 @@ let package = Package(
         ),
         // bindgen's io_uring bind (IORING_OP_BIND), through raw system calls.
         .target(name: "CIOUringBind"),
-        .testTarget(name: "BindsnoopCoreTests", dependencies: ["BindsnoopCore", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "BindsnoopCoreTests", dependencies: [
+            "BindsnoopCore", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "EndToEndTests", dependencies: ["BindsnoopCore"]),
     ]
 )

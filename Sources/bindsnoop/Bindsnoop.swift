@@ -3,9 +3,7 @@ import BindsnoopCore
 import Foundation
 import Logging
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 @main
 struct Bindsnoop: ParsableCommand {
@@ -110,18 +108,18 @@ struct Bindsnoop: ParsableCommand {
             settings = try resolveConfiguration()
             dropTo = try settings.user.map { user throws(ConfigError) in try PrivilegeDrop(user: user, key: self.user == nil ? "user" : "--user") }
         } catch {
-            fail(error.description, code: BindsnoopExit.config)
+            throw Failure(error.description, code: BindsnoopExit.config)
         }
         let table = settings.table
         if settings.format == .json && (table.timestamp || table.uid || table.wide) {
-            fail("-t, -U and -w apply to --format table only", code: BindsnoopExit.usage)
+            throw Failure("-t, -U and -w apply to --format table only", code: BindsnoopExit.usage)
         }
-        let encoder = EventEncoder(host: .current())
+        let enrichment = Enrichment()
         let sinks: [Sink]
         do {
-            sinks = try SinkFactory.make(settings.sinks, encoder: encoder, logger: logger)
+            sinks = try SinkFactory.make(settings.sinks, metrics: MetricEncoder(host: enrichment.host), logger: logger)
         } catch {
-            fail(error.description, code: BindsnoopExit.config)
+            throw Failure(error.description, code: BindsnoopExit.config)
         }
 
         let tracer: BPFTracer
@@ -130,23 +128,23 @@ struct Bindsnoop: ParsableCommand {
                                          ringBufferBytes: UInt32(settings.ringBufferSize),
                                          entryExit: kernel.tracepointEntryExit, logger: logger)
         } catch {
-            fail(error.description, code: BindsnoopExit.code(for: error))
+            throw Failure(error.description, code: BindsnoopExit.code(for: error))
         }
         if let dropTo {
             do {
-                for sink in sinks { try sink.handOver(to: dropTo.uid, gid: dropTo.gid) }
+                for case let sink as FileOwningSink in sinks { try sink.handOver(to: dropTo.uid, gid: dropTo.gid) }
                 try dropTo.apply()
             } catch {
-                fail("\(error)", code: BindsnoopExit.noPermission)
+                throw Failure("\(error)", code: BindsnoopExit.noPermission)
             }
             logger.debug("running unprivileged", metadata: ["user": "\(dropTo.name)", "uid": "\(dropTo.uid)"])
         }
-        let tableEncoder = settings.format == .table
-            ? TableEncoder(showTimestamp: table.timestamp, showUID: table.uid, wide: table.wide) : nil
-        let session = TraceSession(tracer: tracer, json: encoder, table: tableEncoder, sinks: sinks,
-                                   limits: settings.limits, count: settings.count, logger: logger)
+        let mode: Reader.Mode = settings.count ? .count(settings.format) : settings.format == .table ? .table : .json
+        let reader = Reader(mode: mode, table: TableEncoder(showTimestamp: table.timestamp, showUID: table.uid, wide: table.wide),
+                            enrichment: enrichment, limits: settings.limits)
+        let session = TraceSession(tracer: tracer, sinks: sinks, limits: settings.limits, logger: logger)
         do {
-            _ = try session.run(signals: signals) {
+            try session.run(reader, signals: signals) {
                 logger.info("attached: tracing bind() in \(tracer.mode.rawValue) mode", metadata: [
                     "mode": "\(tracer.mode.rawValue)", "programs": "\(tracer.programs.joined(separator: ","))",
                     "outputs": "\(sinks.map(\.name).joined(separator: ","))",
@@ -154,20 +152,20 @@ struct Bindsnoop: ParsableCommand {
                 SystemdNotifier.notify("READY=1")
             }
         } catch {
-            fail(error.description, code: BindsnoopExit.ioError)
+            throw Failure(error.description, code: BindsnoopExit.ioError)
         }
     }
 
-    private func fail(_ message: String, code: Int32) -> Never {
-        writeStandardError("bindsnoop: error: \(message)")
-        Glibc.exit(code)
-    }
-
-    /// Errors as one line on stderr (no usage dump), help on stdout.
+    /// The one place errors become a line on stderr and an exit code: a
+    /// `Failure` from `run()` as it is, argument-parser's errors (usage) with
+    /// a pointer to --help; help itself on stdout.
     static func main() {
         do {
             var command = try parseAsRoot()
             try command.run()
+        } catch let failure as Failure {
+            writeStandardError("bindsnoop: error: \(failure.message)")
+            Glibc.exit(failure.code)
         } catch {
             let code = exitCode(for: error)
             if code == .success {

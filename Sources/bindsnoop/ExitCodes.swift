@@ -19,3 +19,14 @@ enum BindsnoopExit {
         }
     }
 }
+
+/// Why bindsnoop stops early: one line for stderr and its exit code.
+struct Failure: Error {
+    let message: String
+    let code: Int32
+
+    init(_ message: String, code: Int32) {
+        self.message = message
+        self.code = code
+    }
+}

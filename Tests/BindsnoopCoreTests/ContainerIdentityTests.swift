@@ -49,7 +49,7 @@ struct ContainerIdentityTests {
     }
 
     @Test func membersAreValidJSON() throws {
-        let members = ContainerNames.encode(ContainerIdentity(id: Self.id, runtime: "containerd", podUID: Self.pod))
+        let members = JSONFragments.container(ContainerIdentity(id: Self.id, runtime: "containerd", podUID: Self.pod))
         let object = "{" + String(decoding: members.dropFirst(), as: UTF8.self) + "}"
         let parsed = try #require(try JSONSerialization.jsonObject(with: Data(object.utf8)) as? [String: Any])
         #expect(parsed.path("container.id") as? String == Self.id)
@@ -57,7 +57,7 @@ struct ContainerIdentityTests {
         #expect(parsed.path("orchestrator.type") as? String == "kubernetes")
         #expect(parsed.path("orchestrator.resource.type") as? String == "pod")
         #expect(parsed.path("orchestrator.resource.id") as? String == Self.pod)
-        #expect(ContainerNames.encode(nil).isEmpty)
+        #expect(JSONFragments.container(nil).isEmpty)
     }
 
     /// The walk (what is left after --user drops CAP_DAC_READ_SEARCH) over a
@@ -71,10 +71,9 @@ struct ContainerIdentityTests {
             var status = stat()
             return stat(path, &status) == 0 ? UInt64(status.st_ino) : 0
         }
-        var names = ContainerNames(hierarchy: root, rescanInterval: 0, openByHandle: false)
-        let members = String(decoding: names.encodedMembers(cgroupID: inode(leaf)), as: UTF8.self)
-        #expect(members == ",\"container\":{\"id\":\"\(Self.id)\",\"runtime\":\"docker\"}")
-        #expect(names.encodedMembers(cgroupID: inode("\(root)/system.slice")).isEmpty, "a slice is no container")
-        #expect(names.encodedMembers(cgroupID: UInt64.max).isEmpty)
+        var resolver = ContainerResolver(hierarchy: root, rescanInterval: 0, openByHandle: false)
+        #expect(resolver.identity(cgroupID: inode(leaf)) == ContainerIdentity(id: Self.id, runtime: "docker", podUID: nil))
+        #expect(resolver.identity(cgroupID: inode("\(root)/system.slice")) == nil, "a slice is no container")
+        #expect(resolver.identity(cgroupID: UInt64.max) == nil)
     }
 }

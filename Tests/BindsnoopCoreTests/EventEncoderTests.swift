@@ -106,7 +106,7 @@ import Testing
     }
 
     @Test func lossRecordIsAMetric() throws {
-        let encoder = RecordFixtures.encoder()
+        let encoder = MetricEncoder(host: RecordFixtures.host)
         var out = OutputBuffer()
         encoder.encodeLoss(source: "kernel", lost: 5, total: 12, unixNanoseconds: 0, sequence: 3, into: &out)
         let event = try #require(try JSONSerialization.jsonObject(with: Data(out.bytes)) as? [String: Any])

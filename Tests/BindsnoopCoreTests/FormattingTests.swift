@@ -91,15 +91,14 @@ import Testing
     }
 
     @Test func tableColumns() {
-        var table = TableEncoder(showTimestamp: true, showUID: true)
-        table.clock = WallClock(offsetNanoseconds: 0)
+        let table = TableEncoder(showTimestamp: true, showUID: true)
         let header = text { table.header(into: &$0) }
         #expect(header.split(separator: " ", omittingEmptySubsequences: true) ==
             ["TIME", "UID", "PID", "COMM", "RET", "PROT", "ADDR", "PORT", "OPTS", "IF\n"])
-        let ok = text { table.encode(RecordFixtures.record(options: 0x09, boundDevice: 1), into: &$0) }
+        let ok = text { table.encode(RecordFixtures.record(options: 0x09, boundDevice: 1), at: 1_000_000_000, into: &$0) }
         #expect(ok.split(separator: " ", omittingEmptySubsequences: true) ==
             ["00:00:01", "1000", "1234", "nginx", "0", "TCP", "127.0.0.1", "8080", "F..R.", "1\n"])
-        let failed = text { table.encode(RecordFixtures.record(ret: -13, requestedPort: 80), into: &$0) }
+        let failed = text { table.encode(RecordFixtures.record(ret: -13, requestedPort: 80), at: 1_000_000_000, into: &$0) }
         #expect(failed.contains("EACCES"))
         #expect(failed.contains(" 80 "))
     }

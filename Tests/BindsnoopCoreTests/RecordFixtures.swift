@@ -42,21 +42,34 @@ enum RecordFixtures {
                                    bootID: "8be90029-35c9-4fc7-9419-9449a4172780", kernelRelease: "6.12.0",
                                    architecture: "x86_64")
 
-    /// An encoder with fixed host, clock (boot time 1 s = 2026-01-01T00:00:01Z) and interface names.
-    static func encoder() -> EventEncoder {
-        EventEncoder(host: host,
-                     interfaces: InterfaceNames(networkNamespace: 4026531840, lookup: { $0 == 1 ? "lo" : nil }),
-                     containers: ContainerNames(hierarchy: nil),
-                     clock: WallClock(offsetNanoseconds: 1_767_225_600_000_000_000))
+    /// Fixed host and interface names, no container lookups.
+    static func enrichment() -> Enrichment {
+        Enrichment(host: host, interfaces: InterfaceNames(networkNamespace: 4026531840, lookup: { $0 == 1 ? "lo" : nil }),
+                   containers: ContainerResolver(hierarchy: nil))
+    }
+
+    /// A fixed clock: boot time 1 s = 2026-01-01T00:00:01Z.
+    static let clock = WallClock(offsetNanoseconds: 1_767_225_600_000_000_000)
+
+    /// The NDJSON encoder with `enrichment()` and `clock`.
+    struct Encoder {
+        var encoder = EventEncoder(host: RecordFixtures.host)
+        var enrichment = RecordFixtures.enrichment()
+
+        mutating func encode(_ record: BindRecord, sequence: UInt64 = 1) -> [UInt8] {
+            var out = OutputBuffer()
+            encoder.encode(record, at: clock.unixNanoseconds(bootNanoseconds: record.raw.boot_ns), sequence: sequence,
+                           enrichment: &enrichment, into: &out)
+            return out.bytes
+        }
     }
 
     /// Encodes one record and parses it back with Foundation's JSON parser.
     static func encodeAndParse(_ record: BindRecord, sequence: UInt64 = 1) throws -> (String, [String: Any]) {
-        var encoder = encoder()
-        var out = OutputBuffer()
-        encoder.encode(record, sequence: sequence, into: &out)
-        let line = String(decoding: out.bytes, as: UTF8.self)
-        let object = try JSONSerialization.jsonObject(with: Data(out.bytes.dropLast())) as? [String: Any]
+        var encoder = Encoder()
+        let bytes = encoder.encode(record, sequence: sequence)
+        let line = String(decoding: bytes, as: UTF8.self)
+        let object = try JSONSerialization.jsonObject(with: Data(bytes.dropLast())) as? [String: Any]
         return (line, object ?? [:])
     }
 }

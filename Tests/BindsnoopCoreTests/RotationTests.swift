@@ -1,6 +1,5 @@
 @testable import BindsnoopCore
 import Foundation
-import Synchronization
 import Testing
 
 @Suite struct RotationTests {
@@ -70,9 +69,9 @@ import Testing
 
     /// The sink's messages, as failures, except the compressor's note that it
     /// fell behind (these tests rotate faster than any real storm).
-    private let failOnProblems: @Sendable (String) -> Void = { message in
-        if !message.hasPrefix("compression ") { Issue.record("sink: \(message)") }
-    }
+    private let failOnProblems = LogRecorder { entry in
+        if entry.level >= .warning && !entry.message.hasPrefix("compression ") { Issue.record("sink: \(entry.message)") }
+    }.logger
 
     private func readBack(_ directory: String) throws -> [String] {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
@@ -92,7 +91,7 @@ import Testing
         var settings = FileSinkSettings(path: "\(directory)/bind.ndjson")
         settings.maxSize = 16 << 10
         settings.maxFiles = 1000
-        let sink = try RotatingFileSink(settings: settings, log: failOnProblems)
+        let sink = try RotatingFileSink(settings: settings, logger: failOnProblems)
         let all = lines(1...6000)
         for start in stride(from: 0, to: all.count, by: 250) {
             try write(Array(all[start..<min(start + 250, all.count)]), to: sink, firstSequence: start + 1)
@@ -115,7 +114,7 @@ import Testing
         var settings = FileSinkSettings(path: "\(directory)/bind.ndjson")
         settings.maxSize = 4096
         settings.maxFiles = 3
-        let sink = try RotatingFileSink(settings: settings, log: failOnProblems)
+        let sink = try RotatingFileSink(settings: settings, logger: failOnProblems)
         try write(lines(1...400), to: sink, firstSequence: 1)
         try write(lines(401...401), to: sink, firstSequence: 401)
         try sink.reopen()
@@ -136,7 +135,7 @@ import Testing
         try "garbage".write(toFile: "\(directory)/\(names.rotatedName(unixNanoseconds: 2_000_000_000)).zst.tmp",
                             atomically: false, encoding: .utf8)
         try (lines(11...12).joined() + "{\"half\":").write(toFile: "\(directory)/bind.ndjson", atomically: false, encoding: .utf8)
-        let sink = try RotatingFileSink(settings: FileSinkSettings(path: "\(directory)/bind.ndjson"), log: failOnProblems)
+        let sink = try RotatingFileSink(settings: FileSinkSettings(path: "\(directory)/bind.ndjson"), logger: failOnProblems)
         try write(lines(13...13), to: sink, firstSequence: 13)
         sink.close()
         let entries = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
@@ -148,25 +147,25 @@ import Testing
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         chmod(directory, 0o777)
-        #expect(throws: SinkError.self) { try RotatingFileSink(settings: FileSinkSettings(path: "\(directory)/b.ndjson")) { _ in } }
+        #expect(throws: SinkError.self) { try RotatingFileSink(settings: FileSinkSettings(path: "\(directory)/b.ndjson"), logger: LogRecorder().logger) }
         chmod(directory, 0o750)
         symlink("/etc/passwd", "\(directory)/b.ndjson")
-        #expect(throws: SinkError.self) { try RotatingFileSink(settings: FileSinkSettings(path: "\(directory)/b.ndjson")) { _ in } }
+        #expect(throws: SinkError.self) { try RotatingFileSink(settings: FileSinkSettings(path: "\(directory)/b.ndjson"), logger: LogRecorder().logger) }
     }
 
     @Test func oneWriterPerFileSet() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let settings = FileSinkSettings(path: "\(directory)/bind.ndjson")
-        let first = try RotatingFileSink(settings: settings) { _ in }
+        let first = try RotatingFileSink(settings: settings, logger: LogRecorder().logger)
         do {
-            _ = try RotatingFileSink(settings: settings) { _ in }
+            _ = try RotatingFileSink(settings: settings, logger: LogRecorder().logger)
             Issue.record("a second writer of the same files was accepted")
         } catch {
             #expect(error.description.contains("another bindsnoop"), "\(error)")
         }
         first.close()
-        let again = try RotatingFileSink(settings: settings) { _ in }  // the lock went with the first
+        let again = try RotatingFileSink(settings: settings, logger: LogRecorder().logger)  // the lock went with the first
         again.close()
     }
 }
@@ -177,9 +176,9 @@ import Testing
         let directory = FileManager.default.temporaryDirectory.appending(path: "bindsnoop-backlog-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let messages = Mutex<[String]>([])
+        let log = LogRecorder()
         let compressor = BackgroundCompressor(compressor: ZstdCompressor(level: 19, mode: 0o640), afterEach: {},
-                                              log: { message in messages.withLock { $0.append(message) } })
+                                              logger: log.logger)
         var contents: [String: String] = [:]
         for n in 0..<6 {
             let path = "\(directory)/segment-\(n).ndjson"
@@ -194,10 +193,11 @@ import Testing
             let back = try runTool("/usr/bin/zstd", ["-dc", path + ".zst"])
             #expect(back.status == 0 && back.stdout == text, "\(path).zst: \(back.stderr)")
         }
-        let said = messages.withLock { $0 }
-        #expect(said.count == 2, "\(said)")
-        #expect(said.first?.contains("behind at level 19; compressing at level 1") == true, "\(said)")
-        #expect(said.last == "compression has caught up; back to level 19", "\(said)")
+        let said = log.all
+        #expect(said.count == 2, "\(log.messages)")
+        #expect(said.first?.level == .warning && said.first?.message.contains("behind at level 19; compressing at level 1") == true,
+                "\(log.messages)")
+        #expect(said.last?.level == .info && said.last?.message == "compression has caught up; back to level 19", "\(log.messages)")
     }
 }
 

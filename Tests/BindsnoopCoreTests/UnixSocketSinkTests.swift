@@ -24,9 +24,7 @@ struct UnixSocketSinkTests {
         defer { try? FileManager.default.removeItem(atPath: directory) }
         var settings = UnixSinkSettings(path: "\(directory)/forwarder.sock")
         settings.buffer = 64 << 10
-        let sink = UnixSocketSink(settings: settings, log: { _ in }) { lost, total, range in
-            Array("{\"lost\":\(lost),\"total\":\(total),\"first\":\(range!.lowerBound),\"last\":\(range!.upperBound)}\n".utf8)
-        }
+        let sink = UnixSocketSink(settings: settings, metrics: MetricEncoder(host: RecordFixtures.host), logger: LogRecorder().logger)
 
         // 100 000 lines of 200 bytes (20 MB) with nobody listening.
         let lines = 100_000
@@ -51,7 +49,7 @@ struct UnixSocketSinkTests {
         var peer: Int32 = -1
         var received = Data()
         while Date() < deadline && (peer < 0 || sink.hasPending) {
-            try sink.housekeeping()
+            try sink.tick()
             if peer < 0 {
                 var pfd = pollfd(fd: server, events: Int16(POLLIN), revents: 0)
                 if poll(&pfd, 1, 20) == 1 { peer = accept(server, nil, nil) }
@@ -68,11 +66,14 @@ struct UnixSocketSinkTests {
         while case let n = recv(peer, &chunk, chunk.count, Int32(MSG_DONTWAIT)), n > 0 { received.append(contentsOf: chunk[0..<n]) }
 
         let got = String(decoding: received, as: UTF8.self).split(separator: "\n").map(String.init)
-        let loss = try #require(try JSONSerialization.jsonObject(with: Data(got[0].utf8)) as? [String: Int], "first line: \(got.first ?? "")")
+        let record = try #require(try JSONSerialization.jsonObject(with: Data(got[0].utf8)) as? [String: Any], "first line: \(got.first ?? "")")
+        let loss = try #require(record.path("bind.lost") as? [String: Any])
+        let lost = try #require(loss["events"] as? Int)
         let kept = got.dropFirst().map { Int($0.dropFirst(5).prefix(7))! }
+        #expect(record.path("event.action") as? String == "events-lost" && loss["source"] as? String == "unix")
         #expect(kept == Array((lines - kept.count + 1)...lines), "the newest lines, in order, each once")
-        #expect(loss["lost"]! + kept.count == lines, "lost \(loss["lost"]!) + received \(kept.count) != \(lines)")
-        #expect(loss["first"] == 1 && loss["last"] == lines - kept.count)
+        #expect(lost + kept.count == lines, "lost \(lost) + received \(kept.count) != \(lines)")
+        #expect(loss["first_sequence"] as? Int == 1 && loss["last_sequence"] as? Int == lines - kept.count)
     }
 
     /// A regular file, or a symlink (even to a real socket), where the
@@ -86,21 +87,15 @@ struct UnixSocketSinkTests {
         try "not a socket".write(toFile: "\(directory)/file.sock", atomically: true, encoding: .utf8)
         symlink("\(directory)/real.sock", "\(directory)/link.sock")
         for name in ["file.sock", "link.sock"] {
-            let messages = Messages()
-            let sink = UnixSocketSink(settings: UnixSinkSettings(path: "\(directory)/\(name)"), log: { messages.add($0) }) { _, _, _ in [] }
+            let log = LogRecorder()
+            let sink = UnixSocketSink(settings: UnixSinkSettings(path: "\(directory)/\(name)"), metrics: MetricEncoder(host: RecordFixtures.host),
+                                      logger: log.logger)
             try Array("{}\n".utf8).withUnsafeBytes { try sink.write(LineBatch(bytes: $0, lineEnds: [3], sequences: [1])) }
-            #expect(messages.all.contains { $0.contains("is not a socket") }, "\(name): \(messages.all)")
-            #expect(sink.writableWaitDescriptor == nil && sink.hasPending, "\(name): nothing sent, the line kept")
+            #expect(log.all.contains { $0.level == .warning && $0.message.contains("is not a socket") }, "\(name): \(log.messages)")
+            #expect(sink.interest == .soon, "\(name): nothing sent, the line kept")
             var pfd = pollfd(fd: server, events: Int16(POLLIN), revents: 0)
             #expect(poll(&pfd, 1, 50) == 0, "\(name): the real socket behind it was connected to")
             sink.close()
         }
     }
-}
-
-final class Messages: @unchecked Sendable {
-    private let lock = NSLock()
-    private var messages: [String] = []
-    func add(_ message: String) { lock.withLock { messages.append(message) } }
-    var all: [String] { lock.withLock { messages } }
 }

@@ -10,7 +10,7 @@ struct ContainerTests {
     @Test(arguments: [[], ["--user", "nobody"]])
     func bindInsideAContainerCgroupNamesTheContainer(options: [String]) throws {
         try #require(Harness.isRoot)
-        let root = try #require(ContainerNames.cgroup2Mount(), "no cgroup2 hierarchy mounted")
+        let root = try #require(ContainerResolver.cgroup2Mount(), "no cgroup2 hierarchy mounted")
         let container = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
         let pod = UUID().uuidString.lowercased()
         let top = "\(root)/bindsnoop-container-test-\(getpid())-\(options.count)"
@@ -42,13 +42,13 @@ struct ContainerTests {
     /// hierarchy, however many cgroups a node has.
     @Test func cgroupIdIsOpenedByHandle() throws {
         try #require(Harness.isRoot)
-        let root = try #require(ContainerNames.cgroup2Mount(), "no cgroup2 hierarchy mounted")
+        let root = try #require(ContainerResolver.cgroup2Mount(), "no cgroup2 hierarchy mounted")
         let name = "bindsnoop-handle-test-\(getpid())"
         try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: false)
         var status = stat()
         #expect(stat("\(root)/\(name)", &status) == 0)
         let id = UInt64(status.st_ino)
-        let names = ContainerNames(hierarchy: root)
+        let names = ContainerResolver(hierarchy: root)
         #expect(names.pathByHandle(of: id) == .found("/\(name)"))
         rmdir("\(root)/\(name)")
         #expect(names.pathByHandle(of: id) == .absent, "a removed cgroup")

@@ -51,7 +51,7 @@ import Testing
 
     @Test func cgroup() throws {
         try #require(Harness.isRoot)
-        let root = try #require(ContainerNames.cgroup2Mount(), "no cgroup2 hierarchy mounted")
+        let root = try #require(ContainerResolver.cgroup2Mount(), "no cgroup2 hierarchy mounted")
         let directory = "\(root)/bindsnoop-test-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
         defer { rmdir(directory) }

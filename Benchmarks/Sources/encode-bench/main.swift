@@ -3,14 +3,14 @@ import CBindsnoop
 import Glibc
 import MallocInterposerSwift
 
-// The user-space hot path per event, as TraceSession runs it: a ring-buffer
-// sample (raw bytes) → BindRecord → NDJSON into the reused output buffer,
-// which is emptied after every batch (as after one write per batch).
-// Prints events/s (median of the runs) and malloc calls per event.
+// The user-space hot path per event: the session's own Reader, fed ring-buffer
+// samples (raw bytes) → BindRecord → enrichment → NDJSON into the reused line
+// buffer, drained whenever the reader says a batch is full (as the session
+// writes one batch to the sinks). Prints events/s (median of the runs) and
+// malloc calls per event.
 
 let eventsPerRun = CommandLine.arguments.dropFirst().first.flatMap { Int($0) } ?? 2_000_000
 let runs = CommandLine.arguments.count > 1 ? 1 : 7
-let batch = 256
 
 /// Three shapes in turn: a TCP/IPv4 success, a UDP/IPv6 success with options
 /// and a device, a failure with a hostile comm (quotes, control bytes, bad UTF-8).
@@ -46,35 +46,27 @@ func samples() -> [[UInt8]] {
     ]
 }
 
-/// The session's per-event state, in a struct held in a local variable (as
-/// TraceSession holds it), so exclusivity is checked at compile time.
+/// The reader in a struct held in a local variable (as the session holds it),
+/// so exclusivity is checked at compile time.
 struct Bench: ~Copyable {
     let records = samples()
-    var encoder = EventEncoder(host: .current(), interfaces: InterfaceNames(networkNamespace: 4026531840, lookup: { _ in "lo" }),
-                               containers: ContainerNames(hierarchy: nil))
-    var output = OutputBuffer(capacity: 1 << 20)
-    var lineEnds: [Int] = []
+    var reader = Reader(mode: .json, enrichment: Enrichment(
+        host: .current(), interfaces: InterfaceNames(networkNamespace: 4026531840, lookup: { _ in "lo" }),
+        containers: ContainerResolver(hierarchy: nil)))
     var bytesEncoded = 0
 
-    init() {
-        lineEnds.reserveCapacity(batch)
+    mutating func run(_ events: Int) {
+        for i in 0..<events {
+            let verdict = records[i % records.count].withUnsafeBytes { reader.handle($0) }
+            if verdict == Reader.batchFull { drain() }
+        }
+        drain()
     }
 
-    mutating func run(_ events: Int) {
-        var sequence: UInt64 = 0
-        for i in 0..<events {
-            records[i % records.count].withUnsafeBytes { sample in
-                guard let record = BindRecord(bytes: sample) else { fatalError("sample has the wrong size") }
-                sequence += 1
-                encoder.encode(record, sequence: sequence, into: &output)
-                lineEnds.append(output.count)
-            }
-            if lineEnds.count == batch {
-                bytesEncoded &+= output.count
-                output.removeAll()
-                lineEnds.removeAll(keepingCapacity: true)
-            }
-        }
+    private mutating func drain() {
+        var bytes = 0
+        reader.drain { (lines: LineBatch) in bytes = lines.bytes.count }
+        bytesEncoded &+= bytes
     }
 }
 
@@ -102,7 +94,7 @@ func measure() {
     }
     rates.sort()
     let median = rates[runs / 2]
-    print("encode-bench: decode + encode + batch, one core, \(runs) runs of \(eventsPerRun) events")
+    print("encode-bench: the reader (decode + enrich + encode + batch), one core, \(runs) runs of \(eventsPerRun) events")
     print(String(format: "  events/s        median %.2f M (min %.2f M, max %.2f M)", median / 1e6, rates[0] / 1e6, rates[runs - 1] / 1e6))
     print(String(format: "  ns/event        %.0f", 1e9 / median))
     print(String(format: "  bytes/event     %.0f", Double(bench.bytesEncoded) / Double(runs * eventsPerRun + 1_100_000)))

@@ -68,3 +68,8 @@ public struct UnixSinkSettings: Equatable, Sendable {
         self.path = path
     }
 }
+
+/// `--format`: NDJSON events, or BCC's columns.
+public enum OutputFormat: String, CaseIterable, Sendable {
+    case json, table
+}

@@ -1,38 +1,35 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
-/// Writes events as NDJSON lines in the shape of
+/// Writes binds as NDJSON lines in the shape of
 /// `schemas/bind-event.v1.schema.json`. Hand-written for speed, valid by
-/// construction: every string from the kernel goes through
+/// construction: every string from the kernel or the system goes through
 /// `appendJSONStringContents`, everything else is a number or a constant.
+/// Owns the encoded forms of the enrichment's values (host, containers,
+/// errno messages), so that an event pastes bytes instead of escaping them.
 public struct EventEncoder {
     private let host: [UInt8]
-    private let errnos = ErrnoNames()
-    public var interfaces: InterfaceNames
-    public var containers: ContainerNames
-    public var clock: WallClock
+    private let errnoMessages = JSONFragments.errnoMessages()
+    private var containers = ContainerFragments()
     private var ipv6Texts = IPv6TextCache()
     private var timestamps = TimestampFormatter()
 
-    public init(host: HostMetadata, interfaces: InterfaceNames = InterfaceNames(),
-                containers: ContainerNames = ContainerNames(), clock: WallClock = .current()) {
-        self.host = host.encodedJSONMember
-        self.interfaces = interfaces
-        self.containers = containers
-        self.clock = clock
+    public init(host: HostMetadata) {
+        self.host = JSONFragments.host(host)
     }
 
-    public mutating func encode(_ record: BindRecord, sequence: UInt64, into out: inout OutputBuffer) {
+    /// One line for `record`, which returned at `unixNanoseconds`.
+    public mutating func encode(_ record: BindRecord, at unixNanoseconds: Int64, sequence: UInt64,
+                                enrichment: inout Enrichment, into out: inout OutputBuffer) {
         let e = record.raw
         out.append("{\"@timestamp\":\"")
-        timestamps.append(unixNanoseconds: clock.unixNanoseconds(bootNanoseconds: e.boot_ns), to: &out)
-        out.append("\",\"event\":{\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"")
-        out.append(record.succeeded ? "start\"],\"action\":\"bind\",\"outcome\":\"success\"" : "error\"],\"action\":\"bind\",\"outcome\":\"failure\"")
-        out.append(",\"sequence\":")
-        out.append(decimal: sequence)
-        out.append("},")
-        out.append(contentsOf: host)
+        timestamps.append(unixNanoseconds: unixNanoseconds, to: &out)
+        if record.succeeded {
+            out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"start\"],\"action\":\"bind\",\"outcome\":\"success\"",
+                                   sequence: sequence, host: host)
+        } else {
+            out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"error\"],\"action\":\"bind\",\"outcome\":\"failure\"",
+                                   sequence: sequence, host: host)
+        }
 
         out.append(",\"process\":{\"pid\":")
         out.append(decimal: UInt64(e.pid))
@@ -49,9 +46,15 @@ public struct EventEncoder {
         out.append("\"},\"group\":{\"id\":\"")
         out.append(decimal: UInt64(e.gid))
         out.append("\"}}")
-        out.append(contentsOf: containers.encodedMembers(cgroupID: e.cgroup_id))
+        out.append(contentsOf: containers.members(cgroupID: e.cgroup_id, resolver: &enrichment.containers))
 
-        encodeNetwork(record, into: &out)
+        out.appendNetwork(family: record.family, transport: e.protocol)
+        if e.protocol < 256 {  // IANA numbers; MPTCP's 262 is Linux's own
+            out.append(",\"iana_number\":\"")
+            out.append(decimal: UInt64(e.protocol))
+            out.append("\"")
+        }
+        out.append("}")
         if record.succeeded {
             out.append(",\"server\":{\"ip\":\"")
             record.withBoundAddress { IPAddressFormat.append(family: record.family, address: $0, to: &out, cache: &ipv6Texts) }
@@ -59,31 +62,14 @@ public struct EventEncoder {
             out.append(decimal: UInt64(e.bound_port))
             out.append("}")
         }
-        encodeBind(record, into: &out)
+        encodeBind(record, interfaces: &enrichment.interfaces, into: &out)
         if !record.succeeded {
             encodeError(record, into: &out)
         }
         out.append("}\n")
     }
 
-    private func encodeNetwork(_ record: BindRecord, into out: inout OutputBuffer) {
-        let e = record.raw
-        out.append(record.family == AF_INET6 ? ",\"network\":{\"type\":\"ipv6\",\"transport\":\"" : ",\"network\":{\"type\":\"ipv4\",\"transport\":\"")
-        if let name = SocketNames.transport(e.protocol) {
-            out.append(name)
-        } else {
-            out.append(decimal: UInt64(e.protocol))
-        }
-        out.append("\"")
-        if e.protocol < 256 {  // IANA numbers; MPTCP's 262 is Linux's own
-            out.append(",\"iana_number\":\"")
-            out.append(decimal: UInt64(e.protocol))
-            out.append("\"")
-        }
-        out.append("}")
-    }
-
-    private mutating func encodeBind(_ record: BindRecord, into out: inout OutputBuffer) {
+    private mutating func encodeBind(_ record: BindRecord, interfaces: inout InterfaceNames, into out: inout OutputBuffer) {
         let e = record.raw
         out.append(",\"bind\":{\"probe\":\"")
         switch record.probe {
@@ -93,11 +79,7 @@ public struct EventEncoder {
         case nil: out.append("unknown")
         }
         out.append("\",\"socket_type\":\"")
-        if let type = SocketNames.socketType(e.sock_type) {
-            out.append(type)
-        } else {
-            out.append(decimal: UInt64(e.sock_type))
-        }
+        out.appendName(SocketNames.socketType(e.sock_type), orDecimal: UInt64(e.sock_type))
         out.append("\"")
         if record.hasRequestedPort {
             out.append(",\"requested\":{")
@@ -123,9 +105,9 @@ public struct EventEncoder {
         if e.bound_dev_if > 0 {
             out.append(",\"interface\":{\"index\":")
             out.append(decimal: UInt64(e.bound_dev_if))
-            if let name = interfaces.encodedName(index: e.bound_dev_if, namespace: e.netns) {
+            if let name = interfaces.name(index: e.bound_dev_if, namespace: e.netns) {
                 out.append(",\"name\":")
-                out.append(contentsOf: name)
+                out.appendJSONString(name)
             }
             out.append("}")
         }
@@ -146,64 +128,15 @@ public struct EventEncoder {
             out.append(decimal: Int64(record.errno))
         }
         out.append("\"")
-        if let message = errnos.encodedMessage(record.errno) {
+        if record.errno > 0, Int(record.errno) < errnoMessages.count, !errnoMessages[Int(record.errno)].isEmpty {
             out.append(",\"message\":")
-            out.append(contentsOf: message)
+            out.append(contentsOf: errnoMessages[Int(record.errno)])
         }
         out.append("}")
     }
-}
 
-extension EventEncoder {
-    /// The in-band record of events that never became lines. `source` is
-    /// `kernel` (ring buffer full; the record takes the next sequence number)
-    /// or a sink's name (its buffer overflowed; the record goes to that sink
-    /// only, carries no sequence of its own, and names the range it lost).
-    public func encodeLoss(source: String, lost: UInt64, total: UInt64, unixNanoseconds: Int64,
-                           sequence: UInt64?, range: ClosedRange<UInt64>? = nil, into out: inout OutputBuffer) {
-        out.append("{\"@timestamp\":\"")
-        RFC3339.append(unixNanoseconds: unixNanoseconds, to: &out)
-        out.append("\",\"event\":{\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"events-lost\"")
-        if let sequence {
-            out.append(",\"sequence\":")
-            out.append(decimal: sequence)
-        }
-        out.append("},")
-        out.append(contentsOf: host)
-        out.append(",\"bind\":{\"lost\":{\"source\":")
-        out.appendJSONString(source)
-        out.append(",\"events\":")
-        out.append(decimal: lost)
-        out.append(",\"total\":")
-        out.append(decimal: total)
-        if let range {
-            out.append(",\"first_sequence\":")
-            out.append(decimal: range.lowerBound)
-            out.append(",\"last_sequence\":")
-            out.append(decimal: range.upperBound)
-        }
-        out.append("}}}\n")
-    }
-
-    /// One `--count` line: binds to one local address and port during the run.
-    public func encodeCount(_ key: BindCounter.Key, _ tally: BindCounter.Tally, unixNanoseconds: Int64, sequence: UInt64,
-                            into out: inout OutputBuffer) {
-        out.append("{\"@timestamp\":\"")
-        RFC3339.append(unixNanoseconds: unixNanoseconds, to: &out)
-        out.append("\",\"event\":{\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"bind-count\",\"sequence\":")
-        out.append(decimal: sequence)
-        out.append("},")
-        out.append(contentsOf: host)
-        out.append(key.family == AF_INET6 ? ",\"network\":{\"type\":\"ipv6\",\"transport\":\"" : ",\"network\":{\"type\":\"ipv4\",\"transport\":\"")
-        if let name = SocketNames.transport(key.transport) { out.append(name) } else { out.append(decimal: UInt64(key.transport)) }
-        out.append("\"},\"server\":{\"ip\":\"")
-        key.withAddress { IPAddressFormat.append(family: key.family, address: $0, to: &out) }
-        out.append("\",\"port\":")
-        out.append(decimal: UInt64(key.port))
-        out.append("},\"bind\":{\"count\":{\"binds\":")
-        out.append(decimal: tally.binds)
-        out.append(",\"failures\":")
-        out.append(decimal: tally.failures)
-        out.append("}}}\n")
+    /// About once a second, with the enrichment's `refresh()`.
+    public mutating func forgetFragments() {
+        containers.forget()
     }
 }

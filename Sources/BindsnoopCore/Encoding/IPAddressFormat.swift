@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Textual IP addresses: dotted quad by hand, IPv6 through inet_ntop (RFC 5952
 /// form, `::ffff:a.b.c.d` for mapped addresses) into a stack buffer.

@@ -6,13 +6,11 @@ public struct TableEncoder {
     public var showTimestamp: Bool
     public var showUID: Bool
     public var wide: Bool
-    public var clock: WallClock
 
-    public init(showTimestamp: Bool = false, showUID: Bool = false, wide: Bool = false, clock: WallClock = .current()) {
+    public init(showTimestamp: Bool = false, showUID: Bool = false, wide: Bool = false) {
         self.showTimestamp = showTimestamp
         self.showUID = showUID
         self.wide = wide
-        self.clock = clock
     }
 
     private var commWidth: Int { 16 }
@@ -31,11 +29,12 @@ public struct TableEncoder {
         out.append("IF\n")
     }
 
-    public func encode(_ record: BindRecord, into out: inout OutputBuffer) {
+    /// One row for `record`, which returned at `unixNanoseconds`.
+    public func encode(_ record: BindRecord, at unixNanoseconds: Int64, into out: inout OutputBuffer) {
         let e = record.raw
         if showTimestamp {
             let start = out.count
-            RFC3339.appendClock(unixNanoseconds: clock.unixNanoseconds(bootNanoseconds: e.boot_ns), to: &out)
+            RFC3339.appendClock(unixNanoseconds: unixNanoseconds, to: &out)
             pad(from: start, width: 8, into: &out)
         }
         if showUID { number(UInt64(e.uid), width: 6, into: &out) }

@@ -1,38 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
-
-/// Converts the kernel's boot-time clock to wall-clock time and writes it as
-/// RFC 3339 UTC with nanoseconds, without Foundation or allocation.
-public struct WallClock: Sendable {
-    /// CLOCK_REALTIME minus CLOCK_BOOTTIME, in nanoseconds.
-    public private(set) var offsetNanoseconds: Int64
-
-    public init(offsetNanoseconds: Int64) {
-        self.offsetNanoseconds = offsetNanoseconds
-    }
-
-    /// Measures the offset now; call again per batch so a stepped clock is followed.
-    public static func current() -> WallClock {
-        WallClock(offsetNanoseconds: measureOffset())
-    }
-
-    public mutating func resynchronize() {
-        offsetNanoseconds = Self.measureOffset()
-    }
-
-    private static func measureOffset() -> Int64 {
-        var boot = timespec()
-        var real = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &boot)
-        clock_gettime(CLOCK_REALTIME, &real)
-        return (Int64(real.tv_sec) - Int64(boot.tv_sec)) * 1_000_000_000 + Int64(real.tv_nsec) - Int64(boot.tv_nsec)
-    }
-
-    public func unixNanoseconds(bootNanoseconds: UInt64) -> Int64 {
-        Int64(bitPattern: bootNanoseconds) &+ offsetNanoseconds
-    }
-}
 
 /// RFC 3339 timestamps for a stream of events: the `2026-11-25T05:38:19` of
 /// the last second written is kept, so the events of one second format only

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// SO_BINDTODEVICE indexes to names. A name is only meaningful in the network
 /// namespace it was looked up in, so events from other namespaces get none
@@ -8,7 +6,7 @@ import Glibc
 /// periodically, since interfaces come and go.
 public struct InterfaceNames {
     public let networkNamespace: UInt32?
-    private var cache: [Int32: [UInt8]?] = [:]
+    private var cache: [Int32: String?] = [:]
     private var lookup: (Int32) -> String?
 
     public init(networkNamespace: UInt32? = InterfaceNames.currentNetworkNamespace(),
@@ -17,17 +15,14 @@ public struct InterfaceNames {
         self.lookup = lookup
     }
 
-    /// The name as a JSON string, quotes included.
-    public mutating func encodedName(index: Int32, namespace: UInt32) -> [UInt8]? {
+    /// The interface's name, for a socket in `namespace`; nil for an index
+    /// unknown here or a socket in another namespace.
+    public mutating func name(index: Int32, namespace: UInt32) -> String? {
         guard index > 0, namespace == networkNamespace else { return nil }
         if let cached = cache[index] { return cached }
-        let encoded = lookup(index).map { name -> [UInt8] in
-            var out = OutputBuffer(capacity: 32)
-            out.appendJSONString(name)
-            return out.bytes
-        }
-        cache[index] = encoded
-        return encoded
+        let name = lookup(index)
+        cache[index] = name
+        return name
     }
 
     public mutating func forget() {

@@ -1,23 +1,27 @@
 import Logging
 
-/// The sinks a configuration asks for, opened and checked at start.
+/// The sinks a configuration asks for, opened and checked at start. Each
+/// logs with its name as metadata (`sink=file`).
 public enum SinkFactory {
-    public static func make(_ settings: SinkSettings, encoder: EventEncoder, logger: Logger) throws(SinkError) -> [Sink] {
+    public static func make(_ settings: SinkSettings, metrics: MetricEncoder, logger: Logger) throws(SinkError) -> [Sink] {
         var sinks: [Sink] = []
         if settings.stdoutEnabled {
-            sinks.append(FileDescriptorSink.standardOutput())
+            sinks.append(StandardOutputSink())
         }
         if let file = settings.file {
-            sinks.append(try RotatingFileSink(settings: file) { logger.warning("file sink: \($0)") })
+            sinks.append(try RotatingFileSink(settings: file, logger: logger.with(sink: "file")))
         }
         if let unix = settings.unix {
-            sinks.append(UnixSocketSink(settings: unix, log: { logger.warning("unix sink: \($0)") }) { lost, total, range in
-                var out = OutputBuffer(capacity: 512)
-                encoder.encodeLoss(source: "unix", lost: lost, total: total, unixNanoseconds: realtimeNanoseconds(),
-                                   sequence: nil, range: range, into: &out)
-                return out.bytes
-            })
+            sinks.append(UnixSocketSink(settings: unix, metrics: metrics, logger: logger.with(sink: "unix")))
         }
         return sinks
+    }
+}
+
+extension Logger {
+    func with(sink: String) -> Logger {
+        var logger = self
+        logger[metadataKey: "sink"] = "\(sink)"
+        return logger
     }
 }

@@ -2,46 +2,35 @@ import CBindsnoop
 import Foundation
 
 /// cgroup v2 ids (what the kernel program records) to the container and pod
-/// they belong to, as the ready-made JSON members `"container":{…}` and
-/// `"orchestrator":{…}`. An unknown id is opened directly by its file handle
-/// (one lookup, whatever the number of cgroups; needs CAP_DAC_READ_SEARCH).
+/// they belong to. An unknown id is opened directly by its file handle (one
+/// lookup, whatever the number of cgroups; needs CAP_DAC_READ_SEARCH).
 /// Where the kernel refuses that (after `--user` drops privileges), ids are
 /// mapped to paths by walking the hierarchy (a cgroup v2 id is the inode
 /// number of its directory), at most once per `rescanInterval`.
-public struct ContainerNames {
+public struct ContainerResolver {
     private let hierarchy: String?
     private let handles: CgroupHandles?
     private let rescanInterval: Double
     private var paths: [UInt64: String] = [:]
-    private var encoded: [UInt64: [UInt8]] = [:]
+    private var identities: [UInt64: ContainerIdentity?] = [:]
     /// Ids no scan found (a cgroup already gone, or outside the hierarchy),
     /// until the next `forget()`: they cost no clock read per event.
     private var unknown: Set<UInt64> = []
     private var lastScan = -Double.infinity
-    /// The last answer: a bind storm comes from one cgroup, and this spares
-    /// it a hash lookup per event.
-    private var last: (cgroupID: UInt64, members: [UInt8])?
 
     /// `hierarchy` nil: enrichment off (no cgroup v2 mount found).
     /// `openByHandle` false: the walk only (tests use a plain directory tree).
-    public init(hierarchy: String? = ContainerNames.cgroup2Mount(), rescanInterval: Double = 0.5, openByHandle: Bool = true) {
+    public init(hierarchy: String? = ContainerResolver.cgroup2Mount(), rescanInterval: Double = 0.5, openByHandle: Bool = true) {
         self.hierarchy = hierarchy
         self.rescanInterval = rescanInterval
         handles = openByHandle ? hierarchy.flatMap(CgroupHandles.init(hierarchy:)) : nil
     }
 
-    /// The JSON members for the cgroup, with a leading comma; empty when the
-    /// cgroup names no container.
-    public mutating func encodedMembers(cgroupID: UInt64) -> [UInt8] {
-        if let last, last.cgroupID == cgroupID { return last.members }
-        let members = lookUpMembers(cgroupID: cgroupID)
-        last = (cgroupID, members)
-        return members
-    }
-
-    private mutating func lookUpMembers(cgroupID: UInt64) -> [UInt8] {
-        if let cached = encoded[cgroupID] { return cached }
-        if unknown.contains(cgroupID) { return [] }
+    /// The container of the cgroup; nil when its path names none, or when
+    /// the id is not (yet) found.
+    public mutating func identity(cgroupID: UInt64) -> ContainerIdentity? {
+        if let known = identities[cgroupID] { return known }
+        if unknown.contains(cgroupID) { return nil }
         if paths[cgroupID] == nil, let handles, handles.usable {
             switch handles.path(of: cgroupID) {
             case .found(let path): paths[cgroupID] = path
@@ -54,37 +43,18 @@ public struct ContainerNames {
             lastScan = now
             if paths[cgroupID] == nil { unknown.insert(cgroupID) }
         }
-        guard let path = paths[cgroupID] else { return [] }
-        let members = Self.encode(ContainerIdentity(cgroupPath: path))
-        encoded[cgroupID] = members
-        return members
+        guard let path = paths[cgroupID] else { return nil }
+        let identity = ContainerIdentity(cgroupPath: path)
+        identities[cgroupID] = identity
+        return identity
     }
 
     /// About once a second: unknown ids get another chance (a container
     /// created since), and the caches do not grow with every short-lived one.
     public mutating func forget() {
-        last = nil
         unknown.removeAll(keepingCapacity: true)
-        if encoded.count > 4096 { encoded.removeAll(keepingCapacity: true) }
+        if identities.count > 4096 { identities.removeAll(keepingCapacity: true) }
         if paths.count > 65536 { paths.removeAll(keepingCapacity: true) }
-    }
-
-    static func encode(_ identity: ContainerIdentity?) -> [UInt8] {
-        guard let identity else { return [] }
-        var out = OutputBuffer(capacity: 256)
-        out.append(",\"container\":{\"id\":")
-        out.appendJSONString(identity.id)
-        if let runtime = identity.runtime {
-            out.append(",\"runtime\":")
-            out.appendJSONString(runtime)
-        }
-        out.append("}")
-        if let pod = identity.podUID {
-            out.append(",\"orchestrator\":{\"type\":\"kubernetes\",\"resource\":{\"type\":\"pod\",\"id\":")
-            out.appendJSONString(pod)
-            out.append("}}")
-        }
-        return out.bytes
     }
 
     private mutating func scan() {
@@ -116,7 +86,7 @@ public struct ContainerNames {
 }
 
 /// A descriptor of the cgroup v2 mount, to open cgroups by id. A class: the
-/// descriptor is closed once, whatever copies of ContainerNames there are.
+/// descriptor is closed once, whatever copies of ContainerResolver there are.
 final class CgroupHandles {
     enum Lookup: Equatable {
         case found(String)  // the path below the hierarchy, "/" for its root

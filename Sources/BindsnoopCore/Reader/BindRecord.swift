@@ -1,8 +1,6 @@
 import CBindsnoop
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// One bind() as the kernel reported it: the shared C record
 /// (`bpf/bindsnoop.h`), checked for size and copied out of the ring buffer.

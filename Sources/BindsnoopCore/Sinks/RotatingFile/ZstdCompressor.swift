@@ -1,8 +1,6 @@
 import CZstd
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Compresses one file with libzstd's streaming API into `name.zst`: written
 /// as `name.zst.tmp`, synced, then renamed, so a `.zst` is always complete;

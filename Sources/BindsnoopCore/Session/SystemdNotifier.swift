@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// sd_notify(3) without libsystemd: one datagram to $NOTIFY_SOCKET.
 public enum SystemdNotifier {

@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 enum Tracefs {
     static let path = "/sys/kernel/tracing"

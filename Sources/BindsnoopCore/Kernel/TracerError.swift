@@ -1,6 +1,4 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Why tracing could not start, in words a user can act on.
 public enum TracerError: Error, CustomStringConvertible, Equatable {
@@ -42,9 +40,4 @@ public enum TracerError: Error, CustomStringConvertible, Equatable {
             return ""
         }
     }
-}
-
-func errorName(_ number: Int32) -> String {
-    let name = ErrnoNames.name(number).map { "\($0)" } ?? "errno \(number)"
-    return "\(name): \(String(cString: strerror(number)))"
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// NDJSON to a file a forwarder can tail. At `max_size` or `max_age`, or on
 /// SIGHUP, the file is closed between two lines, renamed with a UTC
@@ -6,27 +7,27 @@ import Foundation
 /// `max_total_size` bound what is kept. Only whole lines are written, files
 /// are opened with O_NOFOLLOW, and what a crash left behind (a partial last
 /// line, an uncompressed rotated file, a partial .zst) is repaired at start.
-public final class RotatingFileSink: Sink {
+public final class RotatingFileSink: ScheduledSink, FileOwningSink {
     public let name = "file"
     private let settings: FileSinkSettings
     private let directory: String
     private let names: RotatedFileNames
     private let policy: RotationPolicy
-    private var compressor: BackgroundCompressor!
+    private let compressor: BackgroundCompressor
     private var fd: Int32 = -1
     private var lockFD: Int32 = -1
     private var size: UInt64 = 0
     private var openedAt: Double = 0
-    private let log: @Sendable (String) -> Void
+    private let logger: Logger
 
-    public init(settings: FileSinkSettings, log: @escaping @Sendable (String) -> Void) throws(SinkError) {
+    public init(settings: FileSinkSettings, logger: Logger) throws(SinkError) {
         self.settings = settings
         let url = URL(fileURLWithPath: settings.path)
         directory = url.deletingLastPathComponent().path
         names = RotatedFileNames(activeName: url.lastPathComponent)
         policy = RotationPolicy(maxSize: settings.maxSize, maxAge: settings.maxAge, maxFiles: settings.maxFiles,
                                 maxTotalSize: settings.maxTotalSize)
-        self.log = log
+        self.logger = logger
         try SafeFiles.prepareDirectory(directory, key: "sinks.file.path")
         lockFD = try SafeFiles.lockExclusively("\(directory)/.\(url.lastPathComponent).lock", mode: mode_t(settings.mode),
                                                key: "sinks.file.path")
@@ -34,8 +35,8 @@ public final class RotatingFileSink: Sink {
         let kept: RotatedFileNames.Kind = settings.compression == .zstd ? .compressed : .plain
         compressor = BackgroundCompressor(
             compressor: settings.compression == .zstd ? ZstdCompressor(level: settings.level, mode: mode_t(settings.mode)) : nil,
-            afterEach: { Self.enforceRetention(directory: directory, names: names, kind: kept, policy: policy, log: log) },
-            log: log)
+            afterEach: { Self.enforceRetention(directory: directory, names: names, kind: kept, policy: policy, logger: logger) },
+            logger: logger)
         recoverFromCrash()
         do {
             try openActive()
@@ -62,7 +63,10 @@ public final class RotatingFileSink: Sink {
         try writeLines(batch, from: start, to: batch.count)
     }
 
-    public func housekeeping() throws(SinkError) {
+    /// Active files are cut by age here (by size, in `write`).
+    public var interest: SinkInterest { .idle }
+
+    public func tick() throws(SinkError) {
         if policy.isTooOld(currentSize: size, openedAt: openedAt, now: monotonicSeconds()) {
             try rotate()
         }
@@ -147,7 +151,7 @@ public final class RotatingFileSink: Sink {
     /// Only finished files of `kind` count: plain files still waiting for
     /// compression are never deleted.
     private static func enforceRetention(directory: String, names: RotatedFileNames, kind: RotatedFileNames.Kind,
-                                         policy: RotationPolicy, log: @Sendable (String) -> Void) {
+                                         policy: RotationPolicy, logger: Logger) {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         var files: [(name: String, bytes: UInt64)] = []
         for entry in entries {
@@ -157,7 +161,7 @@ public final class RotatingFileSink: Sink {
             files.append((entry, UInt64(status.st_size)))
         }
         for old in policy.filesToDelete(files) where unlink("\(directory)/\(old)") != 0 {
-            log("could not delete old rotated file \(old): \(errorName(errno))")
+            logger.warning("could not delete an old rotated file", metadata: ["file": "\(old)", "error": "\(errorName(errno))"])
         }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// Lines to a log forwarder's Unix socket (Vector, Fluent Bit, syslog-ng),
 /// bindsnoop being the client. `stream`: newline-framed; `datagram`: one
@@ -10,12 +11,12 @@ import Foundation
 /// next. A dropped line that had been sent but not yet confirmed read is
 /// counted too: it may or may not have arrived. A line cut by a broken
 /// connection is sent again whole.
-public final class UnixSocketSink: Sink {
+public final class UnixSocketSink: ScheduledSink {
     public let name = "unix"
     private let settings: UnixSinkSettings
-    private let log: @Sendable (String) -> Void
-    /// Builds the in-band loss record: (lost, total, first…last sequence) → one line.
-    private let lossRecord: (UInt64, UInt64, ClosedRange<UInt64>?) -> [UInt8]
+    private let logger: Logger
+    /// Writes the in-band loss record.
+    private let metrics: MetricEncoder
 
     private var fd: Int32 = -1
     private var queue = LineQueue()
@@ -31,22 +32,26 @@ public final class UnixSocketSink: Sink {
     static let maximumBackoff = 5.0
     static let shutdownDeadline = 2.0
 
-    public init(settings: UnixSinkSettings, log: @escaping @Sendable (String) -> Void,
-                lossRecord: @escaping (UInt64, UInt64, ClosedRange<UInt64>?) -> [UInt8]) {
+    public init(settings: UnixSinkSettings, metrics: MetricEncoder, logger: Logger) {
         self.settings = settings
-        self.log = log
-        self.lossRecord = lossRecord
+        self.metrics = metrics
+        self.logger = logger
         connectIfDue()
     }
 
     /// Lines to send, a loss to report, or a send queue to watch drain.
-    public var hasPending: Bool { queue.hasUnsent || !unreported.isEmpty || !sendQueueDrained }
+    var hasPending: Bool { queue.hasUnsent || !unreported.isEmpty || !sendQueueDrained }
 
     /// Bytes held for the forwarder: never more than `buffer` plus one line.
     var bufferedBytes: UInt64 { queue.byteCount }
 
     /// Connected with lines the socket would not take yet: wake when it can.
-    public var writableWaitDescriptor: Int32? { fd >= 0 && queue.hasUnsent ? fd : nil }
+    private var writableWaitDescriptor: Int32? { fd >= 0 && queue.hasUnsent ? fd : nil }
+
+    public var interest: SinkInterest {
+        if let fd = writableWaitDescriptor { return .writable(fd) }
+        return hasPending ? .soon : .idle
+    }
 
     public func write(_ batch: LineBatch) throws(SinkError) {
         for i in 0..<batch.count {
@@ -56,7 +61,7 @@ public final class UnixSocketSink: Sink {
         deliver()
     }
 
-    public func housekeeping() throws(SinkError) {
+    public func tick() throws(SinkError) {
         deliver()
     }
 
@@ -79,7 +84,7 @@ public final class UnixSocketSink: Sink {
             queue.acknowledgeSent()
         }
         if !queue.isEmpty {
-            log("\(settings.path): \(queue.count) lines not confirmed delivered at shutdown")
+            logger.warning("lines not confirmed delivered at shutdown", metadata: ["path": "\(settings.path)", "lines": "\(queue.count)"])
         }
     }
 
@@ -93,7 +98,7 @@ public final class UnixSocketSink: Sink {
         connectIfDue()
         guard fd >= 0 else { return }
         if !unreported.isEmpty {
-            queue.insertBeforeUnsent(lossRecord(unreported.count, lostTotal, unreported.range), as: .lossReport(unreported))
+            queue.insertBeforeUnsent(lossRecord(), as: .lossReport(unreported))
             unreported = LossTally()
         }
         while queue.hasUnsent {
@@ -123,6 +128,13 @@ public final class UnixSocketSink: Sink {
         } else if probePeerGone() {
             disconnect(reason: ECONNRESET)
         }
+    }
+
+    private func lossRecord() -> [UInt8] {
+        var out = OutputBuffer(capacity: 512)
+        metrics.encodeLoss(source: name, lost: unreported.count, total: lostTotal, unixNanoseconds: realtimeNanoseconds(),
+                           sequence: nil, range: unreported.range, into: &out)
+        return out.bytes
     }
 
     private func waitUntilWritable(milliseconds: Int32) {
@@ -187,14 +199,14 @@ public final class UnixSocketSink: Sink {
         fd = socketFD
         backoff = Self.initialBackoff
         if !wasConnected {
-            log("connected to \(settings.path) (\(settings.mode.rawValue))")
+            logger.info("connected", metadata: ["path": "\(settings.path)", "mode": "\(settings.mode.rawValue)"])
             wasConnected = true
         }
     }
 
     private func scheduleRetry(reason: String) {
         if wasConnected || nextAttempt == 0 {
-            log("cannot reach \(settings.path): \(reason); buffering up to \(settings.buffer) bytes and retrying")
+            logger.warning("cannot reach \(settings.path): \(reason); buffering up to \(settings.buffer) bytes and retrying")
             wasConnected = false
         }
         nextAttempt = monotonicSeconds() + backoff

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// Compresses rotated files and enforces retention on its own thread, so the
 /// event path never waits for zstd.
@@ -12,10 +13,11 @@ final class BackgroundCompressor: @unchecked Sendable {
     private var queue: [String] = []
     private var busy = false
     private var stopped = false
+    /// Touched on the compressor's thread only.
     private var catchingUp = false
     private let compressor: ZstdCompressor?
     private let afterEach: @Sendable () -> Void
-    private let log: @Sendable (String) -> Void
+    private let logger: Logger
 
     /// Rotated files waiting behind the one being compressed from which the
     /// compressor is behind: one may wait while another is compressed.
@@ -28,10 +30,10 @@ final class BackgroundCompressor: @unchecked Sendable {
 
     /// `compressor` nil: rotated files stay plain, only retention runs.
     init(compressor: ZstdCompressor?, afterEach: @escaping @Sendable () -> Void,
-         log: @escaping @Sendable (String) -> Void) {
+         logger: Logger) {
         self.compressor = compressor
         self.afterEach = afterEach
-        self.log = log
+        self.logger = logger
         let thread = Thread { self.loop() }  // holds self until stop() ends the loop
         thread.name = "bindsnoop-zstd"
         thread.start()
@@ -75,12 +77,12 @@ final class BackgroundCompressor: @unchecked Sendable {
                 let level = Self.level(configured: compressor.level, waiting: waiting)
                 if level != compressor.level && !catchingUp {
                     catchingUp = true
-                    log("compression is \(waiting + 1) rotated files behind at level \(compressor.level); compressing at level \(level) until it catches up (a lower sinks.file.level avoids this)")
+                    logger.warning("compression is \(waiting + 1) rotated files behind at level \(compressor.level); compressing at level \(level) until it catches up (a lower sinks.file.level avoids this)")
                 }
                 do {
                     try compressor.compress(path, level: level)
                 } catch {
-                    log("compressing \(path) failed: \(error); it stays uncompressed")
+                    logger.error("compressing \(path) failed: \(error); it stays uncompressed")
                 }
             }
             afterEach()
@@ -92,7 +94,7 @@ final class BackgroundCompressor: @unchecked Sendable {
             condition.unlock()
             if caughtUp {
                 catchingUp = false
-                log("compression has caught up; back to level \(compressor?.level ?? 0)")
+                logger.info("compression has caught up; back to level \(compressor?.level ?? 0)")
             }
         }
     }

@@ -1,23 +1,11 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
-/// Lines to an already open descriptor (stdout), written in full.
-public final class FileDescriptorSink: Sink {
-    public let name: String
-    private let fd: Int32
-
-    public init(fd: Int32, name: String) {
-        self.fd = fd
-        self.name = name
-    }
-
-    public static func standardOutput() -> FileDescriptorSink {
-        FileDescriptorSink(fd: STDOUT_FILENO, name: "stdout")
-    }
-
-    public func write(_ batch: LineBatch) throws(SinkError) {
-        try writeAll(fd: fd, batch.bytes, sink: name)
+/// One diagnostic line to stderr in a single write (no stdio buffering to share).
+public func writeStandardError(_ line: String) {
+    var text = line
+    if !text.hasSuffix("\n") { text += "\n" }
+    text.withUTF8 { bytes in
+        _ = try? writeAll(fd: STDERR_FILENO, UnsafeRawBufferPointer(bytes), sink: "stderr")
     }
 }
 

@@ -1,8 +1,6 @@
 import CBindsnoop
 
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// SIGINT, SIGTERM and SIGHUP as readable events on a descriptor (signalfd),
 /// so the event loop handles them between batches instead of in a handler.

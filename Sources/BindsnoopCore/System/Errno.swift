@@ -1,10 +1,8 @@
-#if canImport(Glibc)
 import Glibc
-#endif
 
 /// Linux errno names (from asm-generic/errno*.h; first name where two share
-/// a number) and their messages, prepared once and written as JSON strings.
-public struct ErrnoNames: Sendable {
+/// a number) and the C library's messages.
+public enum ErrnoNames {
     static let names: [StaticString] = [
         "", "EPERM", "ENOENT", "ESRCH", "EINTR", "EIO", "ENXIO", "E2BIG", "ENOEXEC", "EBADF",
         "ECHILD", "EAGAIN", "ENOMEM", "EACCES", "EFAULT", "ENOTBLK", "EBUSY", "EEXIST", "EXDEV",
@@ -26,25 +24,21 @@ public struct ErrnoNames: Sendable {
         "ERFKILL", "EHWPOISON",
     ]
 
-    private let encodedMessages: [[UInt8]]
-
-    public init() {
-        encodedMessages = (0..<Self.names.count).map { number in
-            var out = OutputBuffer(capacity: 64)
-            out.appendJSONString(String(cString: strerror(Int32(number))))
-            return out.bytes
-        }
-    }
-
     /// `EADDRINUSE` for 98; nil for numbers Linux does not define.
     public static func name(_ number: Int32) -> StaticString? {
         guard number > 0, Int(number) < names.count, names[Int(number)].utf8CodeUnitCount > 0 else { return nil }
         return names[Int(number)]
     }
 
-    /// The C library's message as a JSON string, quotes included.
-    public func encodedMessage(_ number: Int32) -> [UInt8]? {
-        guard number > 0, Int(number) < encodedMessages.count else { return nil }
-        return encodedMessages[Int(number)]
+    /// The C library's text for a number Linux defines.
+    public static func message(_ number: Int32) -> String? {
+        guard number > 0, Int(number) < names.count else { return nil }
+        return String(cString: strerror(number))
     }
+}
+
+/// `EADDRINUSE: Address already in use`, for diagnostics.
+func errorName(_ number: Int32) -> String {
+    let name = ErrnoNames.name(number).map { "\($0)" } ?? "errno \(number)"
+    return "\(name): \(String(cString: strerror(number)))"
 }

@@ -1,0 +1,115 @@
+import Glibc
+
+// Pieces of JSON that every line (or many lines) repeat, built once from the
+// enrichment's values and pasted in as bytes.
+
+extension OutputBuffer {
+    /// What follows the timestamp in every line:
+    /// `","event":{…[,"sequence":N]},"host":{…}`, the members of `event` up
+    /// to the sequence given as one literal.
+    @inline(__always)
+    mutating func appendEventAndHost(_ event: StaticString, sequence: UInt64?, host: [UInt8]) {
+        append("\",\"event\":{")
+        append(event)
+        if let sequence {
+            append(",\"sequence\":")
+            append(decimal: sequence)
+        }
+        append("},")
+        append(contentsOf: host)
+    }
+
+    /// `,"network":{"type":"ipv4"|"ipv6","transport":"tcp"|…`, object left open.
+    mutating func appendNetwork(family: Int32, transport: UInt16) {
+        append(family == AF_INET6 ? ",\"network\":{\"type\":\"ipv6\",\"transport\":\"" : ",\"network\":{\"type\":\"ipv4\",\"transport\":\"")
+        appendName(SocketNames.transport(transport), orDecimal: UInt64(transport))
+        append("\"")
+    }
+
+    /// A known name, or the number where there is none.
+    @inline(__always)
+    mutating func appendName(_ name: StaticString?, orDecimal number: UInt64) {
+        if let name { append(name) } else { append(decimal: number) }
+    }
+}
+
+enum JSONFragments {
+    /// `"host":{...}`.
+    static func host(_ host: HostMetadata) -> [UInt8] {
+        var out = OutputBuffer(capacity: 256)
+        out.append("\"host\":{\"name\":")
+        out.appendJSONString(host.name)
+        if let machineID = host.machineID {
+            out.append(",\"id\":")
+            out.appendJSONString(machineID)
+        }
+        if let bootID = host.bootID {
+            out.append(",\"boot\":{\"id\":")
+            out.appendJSONString(bootID)
+            out.append("}")
+        }
+        out.append(",\"os\":{\"type\":\"linux\",\"kernel\":")
+        out.appendJSONString(host.kernelRelease)
+        out.append("},\"architecture\":")
+        out.appendJSONString(host.architecture)
+        out.append("}")
+        return out.bytes
+    }
+
+    /// `,"container":{…}[,"orchestrator":{…}]`; empty for no container.
+    static func container(_ identity: ContainerIdentity?) -> [UInt8] {
+        guard let identity else { return [] }
+        var out = OutputBuffer(capacity: 256)
+        out.append(",\"container\":{\"id\":")
+        out.appendJSONString(identity.id)
+        if let runtime = identity.runtime {
+            out.append(",\"runtime\":")
+            out.appendJSONString(runtime)
+        }
+        out.append("}")
+        if let pod = identity.podUID {
+            out.append(",\"orchestrator\":{\"type\":\"kubernetes\",\"resource\":{\"type\":\"pod\",\"id\":")
+            out.appendJSONString(pod)
+            out.append("}}")
+        }
+        return out.bytes
+    }
+
+    /// Every errno message as a JSON string, quotes included, by number.
+    static func errnoMessages() -> [[UInt8]] {
+        (0..<ErrnoNames.names.count).map { number in
+            guard let message = ErrnoNames.message(Int32(number)) else { return [] }
+            var out = OutputBuffer(capacity: 64)
+            out.appendJSONString(message)
+            return out.bytes
+        }
+    }
+}
+
+/// The container members of each cgroup id seen, as bytes: a bind storm
+/// comes from few cgroups, and the last answer spares it a hash lookup.
+struct ContainerFragments {
+    private var encoded: [UInt64: [UInt8]] = [:]
+    private var last: (cgroupID: UInt64, members: [UInt8])?
+
+    @inline(__always)
+    mutating func members(cgroupID: UInt64, resolver: inout ContainerResolver) -> [UInt8] {
+        if let last, last.cgroupID == cgroupID { return last.members }
+        let members = lookUp(cgroupID: cgroupID, resolver: &resolver)
+        last = (cgroupID, members)
+        return members
+    }
+
+    private mutating func lookUp(cgroupID: UInt64, resolver: inout ContainerResolver) -> [UInt8] {
+        if let cached = encoded[cgroupID] { return cached }
+        let members = JSONFragments.container(resolver.identity(cgroupID: cgroupID))
+        encoded[cgroupID] = members
+        return members
+    }
+
+    /// With the resolver's `forget()`: an id without a container may have one now.
+    mutating func forget() {
+        last = nil
+        encoded.removeAll(keepingCapacity: encoded.count <= 4096)
+    }
+}

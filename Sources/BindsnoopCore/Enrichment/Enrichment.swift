@@ -1,0 +1,21 @@
+/// What bindsnoop adds to the kernel's record, as plain values: the host,
+/// interface names, containers. Each part caches its answers; `refresh()`
+/// lets answers that may have changed be looked up again.
+public struct Enrichment {
+    public let host: HostMetadata
+    public var interfaces: InterfaceNames
+    public var containers: ContainerResolver
+
+    public init(host: HostMetadata = .current(), interfaces: InterfaceNames = InterfaceNames(),
+                containers: ContainerResolver = ContainerResolver()) {
+        self.host = host
+        self.interfaces = interfaces
+        self.containers = containers
+    }
+
+    /// About once a second: interfaces come and go, containers start.
+    public mutating func refresh() {
+        interfaces.forget()
+        containers.forget()
+    }
+}

@@ -1,0 +1,145 @@
+import CBindsnoop
+import Glibc
+import Logging
+
+public struct SessionLimits: Sendable, Equatable {
+    public var maxEvents: UInt64?
+    public var duration: Double?
+
+    public init(maxEvents: UInt64? = nil, duration: Double? = nil) {
+        self.maxEvents = maxEvents
+        self.duration = duration
+    }
+}
+
+public enum StopReason: String, Sendable {
+    case signal, maxEvents = "max-events", duration, readerGone = "reader-gone"
+}
+
+/// The event loop: ring buffer → `Reader` (decode, enrich, encode into one
+/// reused buffer) → one write per batch to every sink. Runs on the calling
+/// thread until a signal, a limit, or a closed reader ends it, then drains
+/// and flushes.
+public final class TraceSession {
+    private let tracer: BPFTracer
+    private var sinks: SinkSet
+    private let limits: SessionLimits
+    private let logger: Logger
+    private var lostReported: UInt64 = 0
+
+    public init(tracer: BPFTracer, sinks: [Sink], limits: SessionLimits, logger: Logger) {
+        self.tracer = tracer
+        self.sinks = SinkSet(sinks, logger: logger)
+        self.limits = limits
+        self.logger = logger
+    }
+
+    /// Reads events until stopped. `onReady` runs once everything is attached
+    /// and the ring buffer is open.
+    public func run(_ reader: consuming Reader, signals: SignalWatcher, onReady: () -> Void) throws(SinkError) {
+        var reader = reader
+        // The ring-buffer callback reaches the reader through this pointer,
+        // which lives exactly as long as the ring.
+        try withUnsafeMutablePointer(to: &reader) { (reader) throws(SinkError) in
+            try run(reader, signals: signals, onReady: onReady)
+        }
+    }
+
+    private func run(_ reader: UnsafeMutablePointer<Reader>, signals: SignalWatcher, onReady: () -> Void) throws(SinkError) {
+        let onSample: ring_buffer_sample_fn = { context, data, size in
+            context!.assumingMemoryBound(to: Reader.self).pointee.handle(UnsafeRawBufferPointer(start: data, count: size))
+        }
+        guard let ring = ring_buffer__new(tracer.ringBufferMapFD, onSample, UnsafeMutableRawPointer(reader), nil) else {
+            throw .failed(sink: "ring buffer", errno: errno)
+        }
+        defer { ring_buffer__free(ring) }
+        // poll(2), not epoll: the set changes as sinks start and stop waiting
+        // for their peers. The ring buffer's epoll fd is itself pollable.
+        var waits = [pollfd(fd: ring_buffer__epoll_fd(ring), events: Int16(POLLIN), revents: 0),
+                     pollfd(fd: signals.fd, events: Int16(POLLIN), revents: 0)]
+
+        reader.pointee.begin()
+        try flush(reader)
+        onReady()
+
+        let deadline = limits.duration.map { monotonicSeconds() + $0 }
+        var nextTick = monotonicSeconds() + 1
+        var reason: StopReason?
+        var lastEventAt = -Double.infinity
+        while reason == nil {
+            let now = monotonicSeconds()
+            var timeout = nextTick - now
+            if let deadline { timeout = min(timeout, deadline - now) }
+            // While events flow the kernel skips most wake-ups (see
+            // BPFTracer.wakeupInterval): poll on our own timer instead.
+            if now - lastEventAt < 4 * BPFTracer.wakeupInterval { timeout = min(timeout, BPFTracer.wakeupInterval) }
+            let interests = sinks.interests
+            if interests.contains(where: { $0 != .idle }) { timeout = min(timeout, 0.05) }
+            waits.removeSubrange(2...)
+            for case .writable(let fd) in interests { waits.append(pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)) }
+            let ready = poll(&waits, nfds_t(waits.count), Int32(max(timeout, 0) * 1000) + 1)
+            var reopen = false
+            if ready > 0, waits[1].revents != 0 {
+                let received = signals.drain()
+                if received.contains(.stop) { reason = .signal }
+                reopen = received.contains(.reopen)
+            }
+            let before = reader.pointee.eventsRead + reader.pointee.malformed
+            if try consume(ring, reader) { reason = .maxEvents }
+            if reader.pointee.eventsRead + reader.pointee.malformed != before { lastEventAt = monotonicSeconds() }
+            let tick = monotonicSeconds() >= nextTick
+            if tick {
+                reportKernelLoss(reader)
+                reader.pointee.refresh()
+                nextTick = monotonicSeconds() + 1
+            }
+            try flush(reader)
+            try sinks.tick(reopen: reopen, all: tick)
+            if sinks.isEmpty { reason = .readerGone }
+            if let deadline, monotonicSeconds() >= deadline { reason = reason ?? .duration }
+        }
+        try finish(ring: ring, reader: reader, reason: reason!)
+    }
+
+    /// Drains what the kernel still holds, reports loss, flushes every sink.
+    private func finish(ring: OpaquePointer, reader: UnsafeMutablePointer<Reader>, reason: StopReason) throws(SinkError) {
+        if reason != .maxEvents { _ = try consume(ring, reader) }
+        reportKernelLoss(reader)
+        reader.pointee.finish()
+        try flush(reader)
+        try sinks.finish()
+        logger.info("stopped", metadata: [
+            "reason": "\(reason.rawValue)", "events": "\(reader.pointee.eventsRead)",
+            "lost": "\(tracer.lostEvents())", "malformed": "\(reader.pointee.malformed)",
+        ])
+    }
+
+    /// Everything in the ring buffer now, written out every `Reader.batchBytes`
+    /// so that a full ring buffer never becomes a giant output buffer;
+    /// true once `maxEvents` is reached.
+    private func consume(_ ring: OpaquePointer, _ reader: UnsafeMutablePointer<Reader>) throws(SinkError) -> Bool {
+        reader.pointee.resynchronizeClock()
+        while true {
+            let result = ring_buffer__consume(ring)
+            if result == Reader.stopConsuming { return true }
+            guard result == Reader.batchFull else { return false }
+            try flush(reader)
+        }
+    }
+
+    private func reportKernelLoss(_ reader: UnsafeMutablePointer<Reader>) {
+        let total = tracer.lostEvents()
+        guard total > lostReported else { return }
+        let lost = total - lostReported
+        lostReported = total
+        logger.warning("events lost in the kernel: the ring buffer was full", metadata: [
+            "lost": "\(lost)", "total": "\(total)",
+        ])
+        reader.pointee.recordKernelLoss(lost: lost, total: total)
+    }
+
+    /// One write per sink for everything encoded since the last flush.
+    private func flush(_ reader: UnsafeMutablePointer<Reader>) throws(SinkError) {
+        try reader.pointee.drain { lines throws(SinkError) in try sinks.write(lines) }
+    }
+}

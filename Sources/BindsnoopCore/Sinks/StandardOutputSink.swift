@@ -1,0 +1,16 @@
+import Glibc
+
+/// Lines to stdout, written in full (blocking while a slow reader catches up).
+public final class StandardOutputSink: Sink {
+    public let name: String
+    private let fd: Int32
+
+    public init(fd: Int32 = STDOUT_FILENO, name: String = "stdout") {
+        self.fd = fd
+        self.name = name
+    }
+
+    public func write(_ lines: LineBatch) throws(SinkError) {
+        try writeAll(fd: fd, lines.bytes, sink: name)
+    }
+}
