@@ -49,7 +49,7 @@ struct Bindsnoop: ParsableCommand {
     @OptionGroup(title: "Kernel")
     var kernel: KernelOptions
 
-    @Option(help: ArgumentHelp("After attaching and opening the outputs, run as this user with no capabilities (a file sink's directory becomes theirs).", valueName: "USER"))
+    @Option(name: ConfigKeys.named("user")!.names, help: ConfigKeys.named("user")!.argumentHelp)
     var user: String?
 
     @Flag(name: .shortAndLong, help: "More diagnostics on stderr (-vv: libbpf's too).")
@@ -58,42 +58,18 @@ struct Bindsnoop: ParsableCommand {
     @Flag(name: .shortAndLong, help: "Only warnings and errors on stderr.")
     var quiet = false
 
-    mutating func validate() throws {
+    /// The file, then the environment, then these flags. An error in a
+    /// flag's value is a usage error (64), any other a configuration error (78).
+    private func resolveConfiguration() throws(Failure) -> Configuration {
+        var flags: [String: String] = [:]
+        let groups: [ConfigFlags] = [filters, output, stopping, kernel]
+        for (path, value) in groups.flatMap(\.values) { if let value { flags[path] = value } }
+        if let user { flags["user"] = user }
         do {
-            if let pid = filters.pid { _ = try Validate.pid(pid, key: "--pid") }
-            if let uid = filters.uid { _ = try Validate.uid(uid, key: "--uid") }
-            if let port = filters.port { _ = try Validate.ports(port.ports, key: "--port") }
-            if let ringBufferSize = kernel.ringBufferSize { _ = try Validate.ringBufferSize(ringBufferSize.bytes, key: "--ring-buffer-size") }
+            return try ConfigurationLoader.load(file: config, environment: ProcessInfo.processInfo.environment, flags: flags)
         } catch {
-            throw ValidationError(error.description)
+            throw Failure(error.description, code: error.key.hasPrefix("-") ? BindsnoopExit.usage : BindsnoopExit.config)
         }
-        if let maxEvents = stopping.maxEvents, maxEvents == 0 {
-            throw ValidationError("--max-events must be at least 1")
-        }
-        if let duration = stopping.duration, !(duration > 0 && duration.isFinite) {
-            throw ValidationError("--duration must be a positive number of seconds")
-        }
-    }
-
-    /// The file, then the environment, then these flags.
-    private func resolveConfiguration() throws(ConfigError) -> Configuration {
-        var resolved = try ConfigurationLoader.load(file: config, environment: ProcessInfo.processInfo.environment)
-        if let pid = filters.pid { resolved.filter.pid = UInt32(pid) }
-        if let uid = filters.uid { resolved.filter.uid = UInt32(uid) }
-        if let port = filters.port { resolved.filter.ports = port.ports }
-        if let cgroup = filters.cgroup { resolved.filter.cgroupPath = cgroup }
-        if let outcome = filters.outcome { resolved.filter.outcome = outcome }
-        if let format = output.format { resolved.format = format }
-        if output.count { resolved.count = true }
-        if output.timestamp { resolved.table.timestamp = true }
-        if output.printUID { resolved.table.uid = true }
-        if output.wide { resolved.table.wide = true }
-        if let maxEvents = stopping.maxEvents { resolved.limits.maxEvents = maxEvents }
-        if let duration = stopping.duration { resolved.limits.duration = duration }
-        if let probe = kernel.probe { resolved.probe = probe }
-        if let ringBufferSize = kernel.ringBufferSize { resolved.ringBufferSize = ringBufferSize.bytes }
-        if let user { resolved.user = user }
-        return resolved
     }
 
     func run() throws {
@@ -102,10 +78,9 @@ struct Bindsnoop: ParsableCommand {
         let logger = Logger(label: "bindsnoop") { _ in StderrLogHandler(logLevel: level) }
         BPFTracer.setLibbpfVerbosity(verbose)
 
-        let settings: Configuration
+        let settings = try resolveConfiguration()
         let dropTo: PrivilegeDrop?
         do {
-            settings = try resolveConfiguration()
             dropTo = try settings.user.map { user throws(ConfigError) in try PrivilegeDrop(user: user, key: self.user == nil ? "user" : "--user") }
         } catch {
             throw Failure(error.description, code: BindsnoopExit.config)

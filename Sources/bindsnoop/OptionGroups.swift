@@ -1,62 +1,103 @@
 import ArgumentParser
 import BindsnoopCore
 
-// The command line's option groups, in the order --help shows them.
+// The command line's option groups, in the order --help shows them. Every
+// option that is also a configuration key takes its names and help from
+// `ConfigKeys` and hands its value over as text: the configuration loader
+// checks it, as it checks the file and the environment.
+
+extension ConfigKey {
+    var names: NameSpecification {
+        switch (short, flag) {
+        case (let short?, let flag?): [.customShort(short), .customLong(flag)]
+        case (let short?, nil): [.customShort(short)]
+        case (nil, let flag?): [.customLong(flag)]
+        case (nil, nil): preconditionFailure("\(path) has no flag")
+        }
+    }
+
+    var argumentHelp: ArgumentHelp { ArgumentHelp(help, valueName: valueName) }
+}
+
+private func key(_ path: String) -> ConfigKey { ConfigKeys.named(path)! }
+
+/// Flags given, as the loader takes them: key path → value text.
+protocol ConfigFlags {
+    var values: [(path: String, value: String?)] { get }
+}
 
 /// Which binds to report; every filter runs in the kernel.
-struct FilterOptions: ParsableArguments {
-    @Option(name: [.short, .long], help: ArgumentHelp("Only binds by this process id.", valueName: "PID"))
-    var pid: Int64?
+struct FilterOptions: ParsableArguments, ConfigFlags {
+    @Option(name: key("filters.pid").names, help: key("filters.pid").argumentHelp)
+    var pid: String?
 
-    @Option(name: [.customShort("P"), .long], help: ArgumentHelp("Only binds whose requested or bound port is listed (up to 64).", valueName: "PORT[,PORT...]"))
-    var port: PortList?
+    @Option(name: key("filters.ports").names, help: key("filters.ports").argumentHelp)
+    var port: String?
 
-    @Option(name: [.short, .long], help: ArgumentHelp("Only binds by this user id.", valueName: "UID"))
-    var uid: Int64?
+    @Option(name: key("filters.uid").names, help: key("filters.uid").argumentHelp)
+    var uid: String?
 
-    @Option(help: ArgumentHelp("Only binds by tasks in this cgroup v2 directory or below.", valueName: "PATH"))
+    @Option(name: key("filters.cgroup").names, help: key("filters.cgroup").argumentHelp)
     var cgroup: String?
 
-    @Option(help: "Which results to report: all (default), success or failure.")
-    var outcome: OutcomeFilter?
+    @Option(name: key("filters.outcome").names, help: key("filters.outcome").argumentHelp)
+    var outcome: String?
+
+    var values: [(path: String, value: String?)] {
+        [("filters.pid", pid), ("filters.ports", port), ("filters.uid", uid), ("filters.cgroup", cgroup),
+         ("filters.outcome", outcome)]
+    }
 }
 
 /// How events are written (where: see --config).
-struct OutputOptions: ParsableArguments {
-    @Option(help: "Output: json (one event per line, default) or table (BCC's columns).")
-    var format: OutputFormat?
+struct OutputOptions: ParsableArguments, ConfigFlags {
+    @Option(name: key("format").names, help: key("format").argumentHelp)
+    var format: String?
 
-    @Flag(help: "Count binds per local address and port; print the counts at exit instead of each bind.")
+    @Flag(name: key("count").names, help: key("count").argumentHelp)
     var count = false
 
-    @Flag(name: .customShort("t"), help: "Table: include a TIME column (UTC).")
+    @Flag(name: key("table.timestamp").names, help: key("table.timestamp").argumentHelp)
     var timestamp = false
 
-    @Flag(name: .customShort("U"), help: "Table: include a UID column.")
+    @Flag(name: key("table.uid").names, help: key("table.uid").argumentHelp)
     var printUID = false
 
-    @Flag(name: .customShort("w"), help: "Table: wide address column for IPv6.")
+    @Flag(name: key("table.wide").names, help: key("table.wide").argumentHelp)
     var wide = false
+
+    var values: [(path: String, value: String?)] {
+        [("format", format), ("count", count ? "true" : nil), ("table.timestamp", timestamp ? "true" : nil),
+         ("table.uid", printUID ? "true" : nil), ("table.wide", wide ? "true" : nil)]
+    }
 }
 
 /// Stopping by itself (otherwise SIGINT or SIGTERM).
-struct StopOptions: ParsableArguments {
-    @Option(help: ArgumentHelp("Stop after this many events.", valueName: "N"))
-    var maxEvents: UInt64?
+struct StopOptions: ParsableArguments, ConfigFlags {
+    @Option(name: key("limits.max_events").names, help: key("limits.max_events").argumentHelp)
+    var maxEvents: String?
 
-    @Option(help: ArgumentHelp("Stop after this many seconds.", valueName: "SECONDS"))
-    var duration: Double?
+    @Option(name: key("limits.duration").names, help: key("limits.duration").argumentHelp)
+    var duration: String?
+
+    var values: [(path: String, value: String?)] {
+        [("limits.max_events", maxEvents), ("limits.duration", duration)]
+    }
 }
 
 /// How bindsnoop attaches to the kernel.
-struct KernelOptions: ParsableArguments {
+struct KernelOptions: ParsableArguments, ConfigFlags {
     @Flag(help: ArgumentHelp("Tracepoint mode: use the entry + exit program pair of kernels before 5.15 (for tests).",
                              visibility: .hidden))
     var tracepointEntryExit = false
 
-    @Option(help: "Attach mode: auto (default: first that works of fentry, kprobe, tracepoint), fentry, kprobe or tracepoint.")
-    var probe: ProbeSelection?
+    @Option(name: key("probe").names, help: key("probe").argumentHelp)
+    var probe: String?
 
-    @Option(help: ArgumentHelp("Kernel ring buffer size: a power of two from 4KiB to 1GiB (default 2MiB).", valueName: "SIZE"))
-    var ringBufferSize: ByteSize?
+    @Option(name: key("ring_buffer_size").names, help: key("ring_buffer_size").argumentHelp)
+    var ringBufferSize: String?
+
+    var values: [(path: String, value: String?)] {
+        [("probe", probe), ("ring_buffer_size", ringBufferSize)]
+    }
 }

@@ -9,11 +9,11 @@ import Testing
         return path
     }
 
-    private func error(file yaml: String? = nil, environment: [String: String] = [:]) throws -> ConfigError? {
+    private func error(file yaml: String? = nil, environment: [String: String] = [:], flags: [String: String] = [:]) throws -> ConfigError? {
         let path = try yaml.map(write)
         defer { path.map { try? FileManager.default.removeItem(atPath: $0) } }
         do {
-            _ = try ConfigurationLoader.load(file: path, environment: environment)
+            _ = try ConfigurationLoader.load(file: path, environment: environment, flags: flags)
             return nil
         } catch {
             return error
@@ -101,5 +101,56 @@ import Testing
         #expect(parseDuration("1d") == 86400)
         #expect(parseDuration("0s") == nil)
         #expect(parseDuration("fortnight") == nil)
+    }
+
+    /// The file, the variables and the flags read the same table: every key
+    /// has a variable, and its example value set through it loads.
+    @Test func everyKeyHasAVariableThatLoads() throws {
+        for key in ConfigKeys.all {
+            #expect(key.variable.hasPrefix("BINDSNOOP_") && !key.variable.contains("."), "\(key.path)")
+            // A variable holds text: a list is written with commas.
+            let text = key.example.filter { !"\"[]".contains($0) }
+            var environment = [key.variable: text]
+            if key.path.hasPrefix("sinks.file."), key.path != "sinks.file.path" { environment["BINDSNOOP_SINKS_FILE_PATH"] = "/var/log/b/bind.ndjson" }
+            if key.path.hasPrefix("sinks.unix."), key.path != "sinks.unix.path" { environment["BINDSNOOP_SINKS_UNIX_PATH"] = "/run/b.sock" }
+            #expect(throws: Never.self, "\(key.variable)=\(text)") { try ConfigurationLoader.load(file: nil, environment: environment) }
+        }
+        #expect(Set(ConfigKeys.all.map(\.variable)).count == ConfigKeys.all.count)
+    }
+
+    @Test func countIsSetByItsVariable() throws {
+        #expect(try ConfigurationLoader.load(file: nil, environment: ["BINDSNOOP_COUNT": "true"]).count)
+        #expect(try ConfigurationLoader.load(file: nil, environment: [:], flags: ["count": "true"]).count)
+    }
+
+    /// docs/bindsnoop.example.yaml is rendered from the table (regenerate it
+    /// with UPDATE_EXAMPLE=1), and every key in it, uncommented, loads.
+    @Test func exampleFileIsTheKeyTable() throws {
+        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appending(path: "docs/bindsnoop.example.yaml").path
+        let rendered = ConfigKeys.exampleFile()
+        if ProcessInfo.processInfo.environment["UPDATE_EXAMPLE"] == "1" {
+            try rendered.write(toFile: example, atomically: true, encoding: .utf8)
+        }
+        #expect(try String(contentsOfFile: example, encoding: .utf8) == rendered,
+                "docs/bindsnoop.example.yaml is not what ConfigKeys renders: UPDATE_EXAMPLE=1 swift test --filter exampleFileIsTheKeyTable")
+        var everything = rendered
+        for key in ConfigKeys.all {
+            #expect(rendered.contains("\(key.name): \(key.example)\n"), "\(key.path) is not in the example")
+            everything = everything.replacingOccurrences(of: "# \(key.name): \(key.example)\n", with: "\(key.name): \(key.example)\n")
+        }
+        let path = try write(everything)
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        let all = try ConfigurationLoader.load(file: path, environment: [:])
+        #expect(all.filter.pid == 1234 && all.limits.maxEvents == 1000 && all.sinks.file?.maxTotalSize == 1 << 30, "\(all)")
+    }
+
+    @Test func flagErrorsNameTheFlag() throws {
+        let failure = try #require(try error(flags: ["filters.pid": "0"]))
+        #expect(failure.key == "--pid", "\(failure)")
+        let short = try #require(try error(flags: ["table.wide": "maybe"]))
+        #expect(short.key == "-w", "\(short)")
+        let overridden = try ConfigurationLoader.load(file: nil, environment: ["BINDSNOOP_FILTERS_PID": "7"], flags: ["filters.pid": "9"])
+        #expect(overridden.filter.pid == 9)
     }
 }

@@ -86,10 +86,7 @@ struct HostileInputTests {
     /// names a key, never anything else.
     @Test func configLoaderAnswersEveryInput() throws {
         var rng = SeededGenerator(state: 4)
-        let keys = ["probe", "format", "ring_buffer_size", "user", "filters", "filters.pid", "filters.uid", "filters.ports",
-                    "filters.outcome", "filters.cgroup", "table.wide", "limits.max_events", "limits.duration",
-                    "sinks.stdout.enabled", "sinks.file.path", "sinks.file.max_size", "sinks.file.max_age",
-                    "sinks.file.level", "sinks.file.mode", "sinks.unix.path", "sinks.unix.mode", "sinks.unix.buffer", "bogus"]
+        let keys = ConfigKeys.all.map(\.path) + ["filters", "sinks.file", "bogus"]
         let values = ["auto", "tracepoint", "json", "table", "4MiB", "-1", "0", "1", "70000", "1.5", "true", "no", "~", "[]",
                       "[1, 2]", "{}", "/tmp/x.ndjson", "relative", "1h", "500ms", "9999999999999999999999", "\"\\u0000\"",
                       "0640", "stream", "datagram", "*anchor", "&a x", "'", "\"", "- a", "? x", "!!binary AAAA", ""]
@@ -113,7 +110,7 @@ struct HostileInputTests {
             let file = "\(directory)/\(i).yaml"
             try yaml.write(toFile: file, atomically: false, encoding: .utf8)
             let environment = i % 3 == 0
-                ? [ConfigurationLoader.variableName(keys.randomElement(using: &rng)!.split(separator: ".").map(String.init)):
+                ? ["BINDSNOOP_" + keys.randomElement(using: &rng)!.replacingOccurrences(of: ".", with: "_").uppercased():
                     values.randomElement(using: &rng)!]
                 : [:]
             do {

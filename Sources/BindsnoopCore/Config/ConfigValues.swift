@@ -71,7 +71,7 @@ struct PortListValue: Decodable, Equatable {
             ports = [try Self.port(single, container)]
         } else {
             let text = try container.decode(String.self)
-            ports = try text.split(separator: ",").map { item in
+            ports = try text.split(separator: ",", omittingEmptySubsequences: false).map { item in
                 guard let value = Int(item.trimmingCharacters(in: .whitespaces)) else {
                     throw container.invalid("'\(item)' is not a port number")
                 }
@@ -89,25 +89,5 @@ struct PortListValue: Decodable, Equatable {
 extension SingleValueDecodingContainer {
     func invalid(_ message: String) -> DecodingError {
         DecodingError.dataCorruptedError(in: self, debugDescription: message)
-    }
-}
-
-/// Keys a section accepts; anything else is refused, so typos do not pass silently.
-struct AnyKey: CodingKey {
-    var stringValue: String
-    var intValue: Int? { nil }
-    init(stringValue: String) { self.stringValue = stringValue }
-    init?(intValue: Int) { nil }
-}
-
-extension Decoder {
-    func rejectUnknownKeys<Key: CodingKey & CaseIterable>(_ known: Key.Type) throws {
-        let container = try self.container(keyedBy: AnyKey.self)
-        let allowed = Set(Key.allCases.map(\.stringValue))
-        for key in container.allKeys where !allowed.contains(key.stringValue) {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: codingPath + [key],
-                debugDescription: "unknown key; this section takes \(allowed.sorted().joined(separator: ", "))"))
-        }
     }
 }

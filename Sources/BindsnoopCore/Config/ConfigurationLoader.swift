@@ -1,49 +1,48 @@
 import Foundation
 import Yams
 
-/// Reads the YAML file and the BINDSNOOP_* environment into a `Configuration`.
-/// Unknown keys and variables are refused, as are values of the wrong type or range.
+/// Reads the YAML file, then the BINDSNOOP_* environment, then the flags
+/// into a `Configuration`, each overriding the one before, key by key, as
+/// `ConfigKeys.all` defines them. Unknown keys and variables are refused, as
+/// are values of the wrong type or range; an error names where the value
+/// came from (the key, the variable or the flag).
 public enum ConfigurationLoader {
-    /// Every settable key, as YAML path; the variable is BINDSNOOP_ + the path joined by _ in capitals.
-    static let keys: [[String]] = [
-        ["probe"], ["format"], ["ring_buffer_size"], ["user"],
-        ["filters", "pid"], ["filters", "uid"], ["filters", "ports"], ["filters", "cgroup"], ["filters", "outcome"],
-        ["table", "timestamp"], ["table", "uid"], ["table", "wide"],
-        ["limits", "max_events"], ["limits", "duration"],
-        ["sinks", "stdout", "enabled"],
-        ["sinks", "file", "enabled"], ["sinks", "file", "path"], ["sinks", "file", "max_size"],
-        ["sinks", "file", "max_age"], ["sinks", "file", "max_files"], ["sinks", "file", "max_total_size"],
-        ["sinks", "file", "compression"], ["sinks", "file", "level"], ["sinks", "file", "mode"],
-        ["sinks", "unix", "enabled"], ["sinks", "unix", "path"], ["sinks", "unix", "mode"], ["sinks", "unix", "buffer"],
-    ]
-
-    public static func variableName(_ path: [String]) -> String {
-        "BINDSNOOP_" + path.joined(separator: "_").uppercased()
-    }
-
-    public static func load(file: String?, environment: [String: String]) throws(ConfigError) -> Configuration {
-        var root = Node.mapping([:])
+    /// `flags`: values given on the command line, by key path (`filters.pid`: "1234").
+    public static func load(file: String?, environment: [String: String],
+                            flags: [String: String] = [:]) throws(ConfigError) -> Configuration {
+        var values: [String: (node: Node, source: String)] = [:]
+        var sections: Set<String> = []
         if let file {
-            root = try readFile(file)
+            try flatten(try readFile(file), path: "", into: &values, sections: &sections)
         }
-        var fromEnvironment: [String: String] = [:]  // dotted path → variable
-        let byName = Dictionary(uniqueKeysWithValues: keys.map { (variableName($0), $0) })
+        let byVariable = Dictionary(uniqueKeysWithValues: ConfigKeys.all.map { ($0.variable, $0) })
         for (name, value) in environment.sorted(by: { $0.key < $1.key }) where name.hasPrefix("BINDSNOOP_") {
-            guard let path = byName[name] else {
-                throw ConfigError(key: name, "unknown variable; known: \(byName.keys.sorted().joined(separator: ", "))")
+            guard let key = byVariable[name] else {
+                throw ConfigError(key: name, "unknown variable; known: \(byVariable.keys.sorted().joined(separator: ", "))")
             }
-            root = setting(root, path: path[...], to: Node(value))
-            fromEnvironment[path.joined(separator: ".")] = name
+            values[key.path] = (Node(value), name)
         }
-        do {
-            return try YAMLDecoder().decode(ConfigurationFile.self, from: root).configuration()
-        } catch let error as ConfigError {
-            throw error
-        } catch let error as DecodingError {
-            throw describe(error, variables: fromEnvironment)
-        } catch {
-            throw ConfigError(key: file ?? "", "\(error)")
+        for (path, value) in flags.sorted(by: { $0.key < $1.key }) {
+            guard let key = ConfigKeys.named(path) else { preconditionFailure("a flag for no key: \(path)") }
+            values[path] = (Node(value), key.flagName ?? path)
         }
+
+        var draft = ConfigDraft()
+        for section in sections.sorted() { draft.begin(section: section) }
+        for key in ConfigKeys.all {
+            guard let (node, source) = values[key.path] else { continue }
+            draft.begin(section: key.section)
+            do {
+                try key.apply(&draft, node)
+            } catch let error as ConfigError {
+                throw ConfigError(key: error.key == key.path ? source : error.key, error.problem)
+            } catch let error as DecodingError {
+                throw ConfigError(key: source, describe(error))
+            } catch {
+                throw ConfigError(key: source, "\(error)".replacingOccurrences(of: "\n", with: " "))
+            }
+        }
+        return try draft.configuration()
     }
 
     private static func readFile(_ path: String) throws(ConfigError) -> Node {
@@ -64,30 +63,47 @@ public enum ConfigurationLoader {
         }
     }
 
-    private static func setting(_ node: Node, path: ArraySlice<String>, to value: Node) -> Node {
-        guard let key = path.first else { return value }
-        var mapping = node.mapping ?? Node.Mapping([])
-        let child = mapping[key] ?? .mapping([:])
-        mapping[key] = setting(child, path: path.dropFirst(), to: value)
-        return .mapping(mapping)
+    /// The file's values by key path; a key that is neither a setting nor a
+    /// section of settings is refused, with what its section takes.
+    private static func flatten(_ node: Node, path: String, into values: inout [String: (node: Node, source: String)],
+                                sections: inout Set<String>) throws(ConfigError) {
+        if node.null != nil { return }  // `filters:` with nothing under it
+        guard let mapping = node.mapping else {
+            throw ConfigError(key: path, "expected a mapping of keys, e.g. \(path): {\(takes(path).first ?? "")…}")
+        }
+        if !path.isEmpty { sections.insert(path) }
+        for (keyNode, value) in mapping {
+            guard let name = keyNode.string else { throw ConfigError(key: path, "keys must be strings") }
+            let child = path.isEmpty ? name : "\(path).\(name)"
+            if ConfigKeys.named(child) != nil {
+                if value.null == nil { values[child] = (value, child) }
+            } else if ConfigKeys.sectionPaths.contains(child) {
+                try flatten(value, path: child, into: &values, sections: &sections)
+            } else {
+                throw ConfigError(key: child, "unknown key; \(path.isEmpty ? "the top level" : "this section") takes \(takes(path).joined(separator: ", "))")
+            }
+        }
     }
 
-    static func describe(_ error: DecodingError, variables: [String: String]) -> ConfigError {
-        let (path, message): ([CodingKey], String)
-        switch error {
-        case .typeMismatch(let type, let context):
-            (path, message) = (context.codingPath, "expected \(typeName(type))")
-        case .valueNotFound(let type, let context):
-            (path, message) = (context.codingPath, "expected \(typeName(type)), found nothing")
-        case .keyNotFound(let key, let context):
-            (path, message) = (context.codingPath + [key], "required")
-        case .dataCorrupted(let context):
-            (path, message) = (context.codingPath, context.debugDescription)
-        @unknown default:
-            (path, message) = ([], "\(error)")
+    /// The names a section takes: its keys and its subsections.
+    private static func takes(_ section: String) -> [String] {
+        let prefix = section.isEmpty ? "" : section + "."
+        let names = ConfigKeys.all.compactMap { key -> String? in
+            guard key.path.hasPrefix(prefix) else { return nil }
+            return key.path.dropFirst(prefix.count).split(separator: ".").first.map(String.init)
         }
-        let dotted = path.map(\.stringValue).joined(separator: ".")
-        return ConfigError(key: variables[dotted] ?? dotted, message)
+        var seen: Set<String> = []
+        return names.filter { seen.insert($0).inserted }.sorted()
+    }
+
+    static func describe(_ error: DecodingError) -> String {
+        switch error {
+        case .typeMismatch(let type, _): "expected \(typeName(type))"
+        case .valueNotFound(let type, _): "expected \(typeName(type)), found nothing"
+        case .keyNotFound(let key, _): "\(key.stringValue) required"
+        case .dataCorrupted(let context): context.debugDescription
+        @unknown default: "\(error)"
+        }
     }
 
     private static func typeName(_ type: Any.Type) -> String {
