@@ -5,8 +5,7 @@ import Yams
 /// The deployment files parse (their structure is checked by the tools that
 /// consume them; none of those runs here, so syntax and key facts are checked).
 struct DeployFilesTests {
-    static let deploy = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appending(path: "deploy").path
+    static let deploy = RecordFixtures.repository.appending(path: "deploy").path
 
     @Test(arguments: ["kubernetes/daemonset.yaml", "pipelines/vector.yaml", "pipelines/fluent-bit.yaml"])
     func yamlParses(name: String) throws {

@@ -21,8 +21,7 @@ import Testing
     }
 
     @Test func annotatedExampleLoads() throws {
-        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appending(path: "docs/bindsnoop.example.yaml").path
+        let example = RecordFixtures.repository.appending(path: "docs/bindsnoop.example.yaml").path
         let config = try ConfigurationLoader.load(file: example, environment: [:])
         #expect(config.sinks.stdoutEnabled == false)
         #expect(config.sinks.file?.path == "/var/log/bindsnoop/bind.ndjson")
@@ -95,6 +94,16 @@ import Testing
         }
     }
 
+    @Test func byteSizes() {
+        #expect(parseByteSize("4MiB") == 4 << 20)
+        #expect(parseByteSize("64 KiB") == 64 << 10)
+        #expect(parseByteSize("1G") == 1_000_000_000)
+        #expect(parseByteSize("8388608") == 8_388_608)
+        #expect(parseByteSize("-1") == nil)
+        #expect(parseByteSize("12parsecs") == nil)
+        #expect(parseByteSize("99999999999999999999GiB") == nil)
+    }
+
     @Test func durationsAndSizes() {
         #expect(parseDuration("500ms") == 0.5)
         #expect(parseDuration("15m") == 900)
@@ -126,8 +135,7 @@ import Testing
     /// docs/bindsnoop.example.yaml is rendered from the table (regenerate it
     /// with UPDATE_EXAMPLE=1), and every key in it, uncommented, loads.
     @Test func exampleFileIsTheKeyTable() throws {
-        let example = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appending(path: "docs/bindsnoop.example.yaml").path
+        let example = RecordFixtures.repository.appending(path: "docs/bindsnoop.example.yaml").path
         let rendered = ConfigKeys.exampleFile()
         if ProcessInfo.processInfo.environment["UPDATE_EXAMPLE"] == "1" {
             try rendered.write(toFile: example, atomically: true, encoding: .utf8)

@@ -71,25 +71,6 @@ import Testing
         }
     }
 
-    @Test func errnoNames() {
-        #expect(ErrnoNames.name(98).map { "\($0)" } == "EADDRINUSE")
-        #expect(ErrnoNames.name(13).map { "\($0)" } == "EACCES")
-        #expect(ErrnoNames.name(99).map { "\($0)" } == "EADDRNOTAVAIL")
-        #expect(ErrnoNames.name(0) == nil)
-        #expect(ErrnoNames.name(41) == nil)
-        #expect(ErrnoNames.name(100_000) == nil)
-    }
-
-    @Test func byteSizes() {
-        #expect(parseByteSize("4MiB") == 4 << 20)
-        #expect(parseByteSize("64 KiB") == 64 << 10)
-        #expect(parseByteSize("1G") == 1_000_000_000)
-        #expect(parseByteSize("8388608") == 8_388_608)
-        #expect(parseByteSize("-1") == nil)
-        #expect(parseByteSize("12parsecs") == nil)
-        #expect(parseByteSize("99999999999999999999GiB") == nil)
-    }
-
     @Test func tableColumns() {
         let table = TableEncoder(showTimestamp: true, showUID: true)
         let header = text { table.header(into: &$0) }

@@ -4,6 +4,15 @@ import Foundation
 
 /// Builds kernel records by hand, the way bpf/bindsnoop.bpf.c fills them.
 enum RecordFixtures {
+    /// The package's directory (the tests read its docs and deploy files).
+    static let repository: URL = {
+        var directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        while !FileManager.default.fileExists(atPath: directory.appending(path: "Package.swift").path) {
+            directory = directory.deletingLastPathComponent()
+        }
+        return directory
+    }()
+
     static func record(
         family: UInt16 = 2, protocolNumber: UInt16 = 6, sockType: UInt16 = 1,
         ret: Int32 = 0, requestedFamily: UInt16 = 2, requestedPort: UInt16 = 8080, requestedLength: UInt16 = 16,

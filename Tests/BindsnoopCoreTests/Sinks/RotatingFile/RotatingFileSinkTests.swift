@@ -2,47 +2,6 @@
 import Foundation
 import Testing
 
-@Suite struct RotationTests {
-    @Test func rotatesBetweenLinesOnly() {
-        let policy = RotationPolicy(maxSize: 100, maxFiles: 3)
-        #expect(!policy.needsRotation(currentSize: 0, lineBytes: 500), "an empty file takes even an oversized line")
-        #expect(!policy.needsRotation(currentSize: 60, lineBytes: 40))
-        #expect(policy.needsRotation(currentSize: 61, lineBytes: 40))
-        let aged = RotationPolicy(maxSize: 100, maxAge: 60, maxFiles: 3)
-        #expect(aged.isTooOld(currentSize: 1, openedAt: 0, now: 60))
-        #expect(!aged.isTooOld(currentSize: 0, openedAt: 0, now: 600), "an empty file is never rotated")
-        #expect(!policy.isTooOld(currentSize: 1, openedAt: 0, now: 1e9))
-    }
-
-    @Test func retentionKeepsTheNewest() {
-        let files: [(name: String, bytes: UInt64)] = [("b-3", 10), ("b-1", 10), ("b-4", 10), ("b-2", 10)]
-        #expect(RotationPolicy(maxSize: 1, maxFiles: 2).filesToDelete(files) == ["b-1", "b-2"])
-        #expect(RotationPolicy(maxSize: 1, maxFiles: 10, maxTotalSize: 25).filesToDelete(files) == ["b-1", "b-2"])
-        #expect(RotationPolicy(maxSize: 1, maxFiles: 10).filesToDelete(files).isEmpty)
-    }
-
-    @Test func compressionDropsToLevelOneWhenBehind() {
-        #expect(BackgroundCompressor.level(configured: 19, waiting: 0) == 19)
-        #expect(BackgroundCompressor.level(configured: 19, waiting: 1) == 19, "one file may wait while another is compressed")
-        #expect(BackgroundCompressor.level(configured: 19, waiting: 2) == 1)
-        #expect(BackgroundCompressor.level(configured: 1, waiting: 50) == 1)
-    }
-
-    @Test func rotatedNames() {
-        let names = RotatedFileNames(activeName: "bind.ndjson")
-        let rotated = names.rotatedName(unixNanoseconds: 1_795_959_499_000_000_001)
-        #expect(rotated == "bind-20261129T133819.000000001Z.ndjson")
-        #expect(names.classify(rotated) == .plain)
-        #expect(names.classify(rotated + ".zst") == .compressed)
-        #expect(names.classify(rotated + ".zst.tmp") == .partialCompression)
-        #expect(names.classify("bind.ndjson") == nil)
-        #expect(names.classify("bind-notatimestamp.ndjson") == nil)
-        #expect(names.classify("other-20261129T133819.000000001Z.ndjson") == nil)
-        #expect(RotatedFileNames(activeName: "events").rotatedName(unixNanoseconds: 0) == "events-19700101T000000.000000000Z")
-    }
-}
-
-/// The file sink against a real directory, decompressed with the real `zstd` CLI.
 @Suite(.serialized) struct RotatingFileSinkTests {
     private func temporaryDirectory() throws -> String {
         let path = FileManager.default.temporaryDirectory.appending(path: "bindsnoop-rotation-\(UUID().uuidString)").path
@@ -168,49 +127,4 @@ import Testing
         let again = try RotatingFileSink(settings: settings, logger: LogRecorder().logger)  // the lock went with the first
         again.close()
     }
-}
-
-/// A compressor handed files faster than it can compress them at level 19.
-@Suite struct BackgroundCompressorTests {
-    @Test func aBacklogIsCompressedAtLevelOneAndSaidSo() throws {
-        let directory = FileManager.default.temporaryDirectory.appending(path: "bindsnoop-backlog-\(UUID().uuidString)").path
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let log = LogRecorder()
-        let compressor = BackgroundCompressor(compressor: ZstdCompressor(level: 19, mode: 0o640), afterEach: {},
-                                              logger: log.logger)
-        var contents: [String: String] = [:]
-        for n in 0..<6 {
-            let path = "\(directory)/segment-\(n).ndjson"
-            let text = (0..<20_000).map { "{\"event\":{\"sequence\":\($0 * 7 + n)},\"host\":\"h\($0 % 13)\"}\n" }.joined()
-            try text.write(toFile: path, atomically: false, encoding: .utf8)
-            contents[path] = text
-            compressor.enqueue(path)
-        }
-        compressor.stop(within: 300)
-        for (path, text) in contents {
-            #expect(!FileManager.default.fileExists(atPath: path), "\(path) left plain")
-            let back = try runTool("/usr/bin/zstd", ["-dc", path + ".zst"])
-            #expect(back.status == 0 && back.stdout == text, "\(path).zst: \(back.stderr)")
-        }
-        let said = log.all
-        #expect(said.count == 2, "\(log.messages)")
-        #expect(said.first?.level == .warning && said.first?.message.contains("behind at level 19; compressing at level 1") == true,
-                "\(log.messages)")
-        #expect(said.last?.level == .info && said.last?.message == "compression has caught up; back to level 19", "\(log.messages)")
-    }
-}
-
-func runTool(_ path: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let out = Pipe(), err = Pipe()
-    process.standardOutput = out
-    process.standardError = err
-    try process.run()
-    let stdout = out.fileHandleForReading.readDataToEndOfFile()
-    let stderr = err.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
 }
