@@ -11,8 +11,7 @@ import Testing
 
     static func port() -> Int { Int.random(in: 20_000...59_999) }
 
-    @Test func everyShapeIsReportedAsBound() throws {
-        try #require(Harness.isRoot, "end-to-end tests load BPF programs: run them as root")
+    @Test(.root) func everyShapeIsReportedAsBound() throws {
         let (p4, p6, u4, u6, mapped, inUse, low) = (Self.port(), Self.port(), Self.port(), Self.port(), Self.port(), Self.port(), 80)
         let cases: [Case] = [
             Case(name: "tcp4", arguments: ["--family", "4", "--proto", "tcp", "--addr", "127.0.0.1", "--port", "\(p4)"]) { e, _ in
@@ -109,8 +108,7 @@ import Testing
         try validateAgainstSchema(tracer.lines)
     }
 
-    @Test func hostileProcessNamesStayValidJSON() throws {
-        try #require(Harness.isRoot, "end-to-end tests load BPF programs: run them as root")
+    @Test(.root) func hostileProcessNamesStayValidJSON() throws {
         let tracer = try Tracer([])
         // "A\<newline>, 0x01, invalid UTF-8 0xFF, an encoded surrogate, then é
         let hostile = try run(Harness.bindgen, ["--comm-hex", "22415c0a01ffeda080c3a9"])
@@ -123,8 +121,7 @@ import Testing
 
     /// IORING_OP_BIND (Linux 6.11+) reaches inet_bind without the bind system
     /// call: fentry and kprobe see it, the tracepoint mode cannot.
-    @Test func ioUringBindVisibility() throws {
-        try #require(Harness.isRoot, "end-to-end tests load BPF programs: run them as root")
+    @Test(.root) func ioUringBindVisibility() throws {
         let tracer = try Tracer([])
         let submitted = try run(Harness.bindgen, ["--io-uring", "--port", "0"])
         #expect(tracer.stop() == 0)

@@ -52,17 +52,15 @@ import Testing
         #expect(groff.status == 0 && groff.stderr.isEmpty, "groff: \(groff.stderr)")
     }
 
-    @Test func unprivilegedUserIsTold() throws {
-        try #require(Harness.isRoot, "needs root to switch to an unprivileged user")
+    @Test(.root("needs root to switch to an unprivileged user")) func unprivilegedUserIsTold() throws {
         let result = try run(URL(fileURLWithPath: "/usr/bin/setpriv"),
                              ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
                               Harness.bindsnoop.path, "--duration", "1"])
         expectOneLineError(result, status: 77, mentioning: "CAP_BPF")
     }
 
-    @Test(arguments: ["fentry", "kprobe", "tracepoint"])
+    @Test(.root, arguments: ["fentry", "kprobe", "tracepoint"])
     func eachModeAttachesOrSaysWhyNot(mode: String) throws {
-        try #require(Harness.isRoot)
         let result = try run(Harness.bindsnoop, ["--probe", mode, "--duration", "0.5"])
         if result.status == 0 {
             #expect(result.stderr.contains("attached"))
@@ -72,8 +70,7 @@ import Testing
         }
     }
 
-    @Test func autoChoosesTheFirstModeThatWorks() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func autoChoosesTheFirstModeThatWorks() throws {
         let results = try ["fentry", "kprobe", "tracepoint"].map { try run(Harness.bindsnoop, ["--probe", $0, "--duration", "0.3"]) }
         let firstWorking = ["fentry", "kprobe", "tracepoint"][try #require(results.firstIndex { $0.status == 0 })]
         let auto = try run(Harness.bindsnoop, ["--duration", "0.3"])
@@ -84,8 +81,7 @@ import Testing
         }
     }
 
-    @Test func maxEventsStopsByItself() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func maxEventsStopsByItself() throws {
         var tracer: Tracer?
         let load = try run(Harness.bindgen, ["--wait-stdin", "--count", "10"], input: "go\n") { pid in
             tracer = try Tracer(["--pid", "\(pid)", "--max-events", "3"])
@@ -97,8 +93,7 @@ import Testing
         #expect(t.stderr.contains("reason=max-events"))
     }
 
-    @Test func durationStopsByItself() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func durationStopsByItself() throws {
         let start = Date()
         let result = try run(Harness.bindsnoop, ["--duration", "1"])
         #expect(result.status == 0)
@@ -106,8 +101,7 @@ import Testing
         #expect(result.stderr.contains("reason=duration"))
     }
 
-    @Test func sigtermDrainsAndExitsZero() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func sigtermDrainsAndExitsZero() throws {
         let tracer = try Tracer([])
         let load = try run(Harness.bindgen, ["--count", "200", "--quiet", "--summary"])
         #expect(tracer.stop(signal: SIGTERM) == 0)
@@ -115,8 +109,7 @@ import Testing
         #expect(mine.count == 200)
     }
 
-    @Test func closedStdoutEndsQuietly() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func closedStdoutEndsQuietly() throws {
         let script = """
             "$0" 2>"$1" | head -n 1 >/dev/null
             echo "${PIPESTATUS[0]}"
@@ -141,8 +134,7 @@ import Testing
         #expect(stderr.contains("reason=reader-gone"), "\(stderr)")
     }
 
-    @Test func tableFormat() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func tableFormat() throws {
         var tracer: Tracer?
         let load = try run(Harness.bindgen, ["--wait-stdin", "--port", "0"], input: "go\n") { pid in
             tracer = try Tracer(["--format", "table", "-t", "-U", "--pid", "\(pid)"])
@@ -159,8 +151,7 @@ import Testing
         #expect(row.dropFirst(4).prefix(4) == ["0", "TCP", "0.0.0.0", port ?? "?"])
     }
 
-    @Test func notifiesSystemdWhenAttached() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func notifiesSystemdWhenAttached() throws {
         let path = Harness.temporaryFile("notify.sock").path
         let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue), 0)
         defer { close(fd); unlink(path) }

@@ -7,9 +7,8 @@ import Testing
 /// as root (the cgroup opened by its id) and after `--user` dropped
 /// privileges (the kernel refuses that, and the hierarchy is walked).
 struct ContainerTests {
-    @Test(arguments: [[], ["--user", "nobody"]])
+    @Test(.root, arguments: [[], ["--user", "nobody"]])
     func bindInsideAContainerCgroupNamesTheContainer(options: [String]) throws {
-        try #require(Harness.isRoot)
         let root = try #require(ContainerResolver.cgroup2Mount(), "no cgroup2 hierarchy mounted")
         let container = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
         let pod = UUID().uuidString.lowercased()
@@ -40,8 +39,7 @@ struct ContainerTests {
 
     /// As root, a cgroup id is opened by its file handle: no walk of the
     /// hierarchy, however many cgroups a node has.
-    @Test func cgroupIdIsOpenedByHandle() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func cgroupIdIsOpenedByHandle() throws {
         let root = try #require(ContainerResolver.cgroup2Mount(), "no cgroup2 hierarchy mounted")
         let name = "bindsnoop-handle-test-\(getpid())"
         try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: false)

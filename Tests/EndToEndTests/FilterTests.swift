@@ -25,32 +25,27 @@ import Testing
         #expect(!result.seen.contains(Int(result.other)), "filtered bind reported", sourceLocation: sourceLocation)
     }
 
-    @Test func pid() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func pid() throws {
         expectOnly(try pidsSeen(filter: ["--pid", "{pid}"], matching: [], other: []))
     }
 
-    @Test func ports() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func ports() throws {
         let (a, b) = (Int.random(in: 20_000...39_999), Int.random(in: 40_000...59_999))
         let result = try pidsSeen(filter: ["-P", "\(a),1"], matching: ["--port", "\(a)"], other: ["--port", "\(b)"])
         expectOnly(result)
         #expect(result.seen.count == 1)
     }
 
-    @Test func uid() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func uid() throws {
         expectOnly(try pidsSeen(filter: ["--uid", "65534"], matching: ["--uid", "65534"], other: []))
     }
 
-    @Test func outcomes() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func outcomes() throws {
         expectOnly(try pidsSeen(filter: ["--outcome", "failure"], matching: ["--uid", "65534", "--port", "81"], other: []))
         expectOnly(try pidsSeen(filter: ["--outcome", "success"], matching: [], other: ["--uid", "65534", "--port", "82"]))
     }
 
-    @Test func cgroup() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func cgroup() throws {
         let root = try #require(ContainerResolver.cgroup2Mount(), "no cgroup2 hierarchy mounted")
         let directory = "\(root)/bindsnoop-test-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)

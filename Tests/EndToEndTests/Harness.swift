@@ -43,11 +43,12 @@ final class Tracer {
     let stderrURL = Harness.temporaryFile("stderr")
 
     /// Starts bindsnoop and waits for its `attached` line.
-    init(_ arguments: [String], expectAttached: Bool = true) throws {
+    init(_ arguments: [String], environment: [String: String] = [:], expectAttached: Bool = true) throws {
         _ = FileManager.default.createFile(atPath: stdoutURL.path, contents: nil)
         _ = FileManager.default.createFile(atPath: stderrURL.path, contents: nil)
         process.executableURL = Harness.bindsnoop
         process.arguments = arguments + (Harness.probe.map { ["--probe", $0] } ?? []) + Harness.extraArguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
         try process.run()
@@ -167,4 +168,12 @@ extension Dictionary where Key == String, Value == Any {
         }
         return current
     }
+}
+
+extension Trait where Self == ConditionTrait {
+    /// Tests that load BPF programs (or switch users) run as root only; as
+    /// anyone else they are skipped, saying why.
+    static var root: Self { root("loads BPF programs: run as root (sudo scripts/test)") }
+
+    static func root(_ reason: Comment) -> Self { .enabled(if: Harness.isRoot, reason) }
 }

@@ -4,8 +4,7 @@ import Testing
 /// Loss is never silent: a tiny ring buffer and a stopped reader force the
 /// kernel to drop events, and the in-band records account for every one.
 struct LossTests {
-    @Test func receivedPlusReportedLostEqualsBindsMade() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func receivedPlusReportedLostEqualsBindsMade() throws {
         let binds = 3000
         var tracer: Tracer?
         let load = try run(Harness.bindgen, ["--wait-stdin", "--count", "\(binds)", "--quiet", "--summary"], input: "go\n") { pid in
@@ -34,8 +33,7 @@ struct LossTests {
     /// A full ring buffer is drained in bounded batches: draining 60 000
     /// queued events (about 48 MB of NDJSON) grows bindsnoop's memory by a
     /// few MiB, not by the size of the backlog.
-    @Test func backlogIsWrittenInBoundedBatches() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func backlogIsWrittenInBoundedBatches() throws {
         func kib(_ field: String, of pid: Int32) -> Int {
             let status = (try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8)) ?? ""
             let line = status.split(separator: "\n").first { $0.hasPrefix(field + ":") } ?? ""

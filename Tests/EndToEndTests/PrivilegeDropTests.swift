@@ -14,8 +14,7 @@ import Testing
         return fields
     }
 
-    @Test func runsUnprivilegedAfterAttachAndStillDelivers() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func runsUnprivilegedAfterAttachAndStillDelivers() throws {
         let directory = Harness.temporaryFile("drop")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false,
                                                 attributes: [.posixPermissions: 0o755])

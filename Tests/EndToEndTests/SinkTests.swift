@@ -34,8 +34,7 @@ import Testing
         return Int(stderr[range].dropFirst("events=".count))
     }
 
-    @Test func rotationUnderLoadKeepsEveryEventOnceInOrder() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func rotationUnderLoadKeepsEveryEventOnceInOrder() throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let file = try config("""
@@ -61,8 +60,25 @@ import Testing
         try validateAgainstSchema(lines)
     }
 
-    @Test func killNineLeavesCompleteLinesAndValidArchives() throws {
-        try #require(Harness.isRoot)
+    /// BCC's table to a file: the header is the file's first line.
+    @Test(.root) func tableToAFileStartsWithItsHeader() throws {
+        let dir = try directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let file = try config("sinks:\n  file: {path: \(dir)/logs/bind.txt}\n", in: dir)
+        var tracer: Tracer?
+        let load = try run(Harness.bindgen, ["--wait-stdin", "--count", "2", "--quiet"], input: "go\n") { pid in
+            tracer = try Tracer(["--config", file, "--format", "table", "--pid", "\(pid)"])
+        }
+        let t = try #require(tracer)
+        #expect(t.stop() == 0 && load.status == 0)
+        let rows = try String(contentsOfFile: "\(dir)/logs/bind.txt", encoding: .utf8).split(separator: "\n")
+        #expect(rows.first?.split(separator: " ", omittingEmptySubsequences: true) ==
+            ["PID", "COMM", "RET", "PROT", "ADDR", "PORT", "OPTS", "IF"], "\(rows)")
+        #expect(rows.dropFirst().map { $0.split(separator: " ", omittingEmptySubsequences: true).first.map(String.init) } ==
+            ["\(load.pid)", "\(load.pid)"], "\(rows)")
+    }
+
+    @Test(.root) func killNineLeavesCompleteLinesAndValidArchives() throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let logs = "\(dir)/logs"
@@ -107,9 +123,8 @@ import Testing
         }
     }
 
-    @Test(arguments: ["stream", "datagram"])
+    @Test(.root, arguments: ["stream", "datagram"])
     func syslogNgRestartsLoseNothingSilently(mode: String) throws {
-        try #require(Harness.isRoot)
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let syslog = try SyslogNg(directory: dir, mode: mode)
@@ -148,8 +163,7 @@ import Testing
     }
 
     /// deploy/pipelines/syslog-ng.conf, as shipped, with the real daemon.
-    @Test func syslogNgRecipeReceivesEveryEvent() throws {
-        try #require(Harness.isRoot)
+    @Test(.root) func syslogNgRecipeReceivesEveryEvent() throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let syslog = try SyslogNg(directory: dir, recipe: Harness.packageDirectory.path + "/deploy/pipelines/syslog-ng.conf",
