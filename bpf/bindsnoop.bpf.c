@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0
-/* bindsnoop: every IPv4/IPv6 bind(), successful or not, in one of three
- * attach modes. User space enables the programs of one mode only.
+/* bindsnoop: every IPv4/IPv6 bind(), successful or not. One object, one set
+ * of maps; user space loads the programs of one attach mode only:
  *
- *   fentry:     fexit on inet_bind/inet6_bind (arguments and result at once)
- *   kprobe:     kprobe stores the call per thread, kretprobe reports it
- *   tracepoint: sys_enter_bind resolves the fd to its socket and stores the
- *               call per thread, sys_exit_bind reports it
+ *   fentry:     fexit_inet_bind, fexit_inet6_bind: arguments and result at once
+ *   kprobe:     kprobe_inet{,6}_bind store the call per thread,
+ *               kretprobe_inet{,6}_bind report it
+ *   tracepoint: one program at sys_exit_bind that reads the arguments back
+ *               from the saved registers (5.15+): tracepoint_sys_exit_bind_cast
+ *               reads the socket through bpf_rdonly_cast (6.2+),
+ *               tracepoint_sys_exit_bind_regs through probe reads; before 5.15
+ *               the pair tracepoint_sys_enter_bind (resolves the fd, stores the
+ *               call per thread) + tracepoint_sys_exit_bind_pair (reports it)
  *
- * No vmlinux.h: the few kernel fields read here are declared below with
- * preserve_access_index, so libbpf relocates them against the running
- * kernel's BTF (CO-RE). */
+ * Kernel types are in kernel_types.bpf.h (CO-RE, no vmlinux.h), the reads
+ * of sockets and tasks in read_kernel.bpf.h; this file holds the maps, the
+ * filters and the programs. Kernel/KernelContract.swift names what user
+ * space finds here (programs, maps, the config variable). x86-64 only:
+ * the saved registers are read by their x86-64 names. */
 #include <linux/types.h>
 #include <linux/bpf.h>
 #include <asm/ptrace.h>
@@ -19,154 +26,11 @@
 #include <bpf/bpf_core_read.h>
 #include <bpf/bpf_endian.h>
 #include "bindsnoop.h"
+#include "kernel_types.bpf.h"
+#include "read_kernel.bpf.h"
 
-#define AF_UNSPEC 0
-#define AF_INET 2
-#define AF_INET6 10
-#define S_IFMT 00170000
-#define S_IFSOCK 0140000
 #define SOCKADDR_MAX 28 /* sizeof(struct sockaddr_in6) */
 #define SOCKADDR_ROOM 32 /* the next power of two, so that len & 31 always fits */
-
-/* ---- kernel types, only the fields read here ---- */
-struct in6_addr {
-	union {
-		__u8 u6_addr8[16];
-	} in6_u;
-} __attribute__((preserve_access_index));
-
-struct ns_common {
-	unsigned int inum;
-} __attribute__((preserve_access_index));
-
-struct net {
-	struct ns_common ns;
-} __attribute__((preserve_access_index));
-
-typedef struct {
-	struct net *net;
-} __attribute__((preserve_access_index)) possible_net_t;
-
-struct sock_common {
-	unsigned short skc_family;
-	__u32 skc_rcv_saddr;
-	unsigned short skc_num;
-	int skc_bound_dev_if;
-	unsigned char skc_reuse : 4;
-	unsigned char skc_reuseport : 1;
-	possible_net_t skc_net;
-	struct in6_addr skc_v6_rcv_saddr;
-} __attribute__((preserve_access_index));
-
-struct sock {
-	struct sock_common __sk_common;
-	__u16 sk_type;
-	__u16 sk_protocol;
-} __attribute__((preserve_access_index));
-
-/* Linux 6.6 and later: IP_FREEBIND and friends are bits of inet_flags. */
-struct inet_sock {
-	unsigned long inet_flags;
-} __attribute__((preserve_access_index));
-
-/* Bit numbers of the anonymous enum in include/net/inet_sock.h (6.6+);
- * an anonymous enum cannot be relocated, and these have not moved since. */
-#define INET_FLAGS_FREEBIND 11
-#define INET_FLAGS_TRANSPARENT 15
-#define INET_FLAGS_BIND_ADDRESS_NO_PORT 18
-
-/* Before Linux 6.6: one-bit fields of inet_sock. */
-struct inet_sock___pre66 {
-	__u8 freebind : 1;
-	__u8 transparent : 1;
-	__u8 bind_address_no_port : 1;
-} __attribute__((preserve_access_index));
-
-struct socket {
-	struct sock *sk;
-} __attribute__((preserve_access_index));
-
-struct inode {
-	unsigned short i_mode;
-} __attribute__((preserve_access_index));
-
-/* The kernel allocates a socket and its inode together: SOCKET_I(). */
-struct socket_alloc {
-	struct socket socket;
-	struct inode vfs_inode;
-} __attribute__((preserve_access_index));
-
-struct file {
-	struct inode *f_inode;
-	void *private_data;
-} __attribute__((preserve_access_index));
-
-struct fdtable {
-	unsigned int max_fds;
-	struct file **fd;
-} __attribute__((preserve_access_index));
-
-struct files_struct {
-	struct fdtable *fdt;
-} __attribute__((preserve_access_index));
-
-typedef struct {
-	__u32 val;
-} __attribute__((preserve_access_index)) kuid_t;
-
-typedef struct {
-	__u32 val;
-} __attribute__((preserve_access_index)) kgid_t;
-
-struct cred {
-	kuid_t uid;
-	kgid_t gid;
-} __attribute__((preserve_access_index));
-
-struct kernfs_node {
-	__u64 id;
-} __attribute__((preserve_access_index));
-
-struct cgroup {
-	struct kernfs_node *kn;
-} __attribute__((preserve_access_index));
-
-struct css_set {
-	struct cgroup *dfl_cgrp;
-} __attribute__((preserve_access_index));
-
-struct task_struct {
-	int pid;
-	int tgid;
-	struct task_struct *real_parent;
-	struct task_struct *group_leader;
-	struct files_struct *files;
-	const struct cred *cred;
-	struct css_set *cgroups;
-	char comm[16];
-} __attribute__((preserve_access_index));
-
-/* x86-64 system call arguments as the kernel saved them, by the kernel's
- * field names so that CO-RE matches its struct pt_regs (the uapi header
- * calls them rdi, rsi, rdx). */
-struct pt_regs___kernel {
-	unsigned long di;
-	unsigned long si;
-	unsigned long dx;
-} __attribute__((preserve_access_index));
-
-/* Layout of the syscalls:sys_{enter,exit}_bind tracepoint records. */
-struct syscall_enter_ctx {
-	__u64 common;
-	long id;
-	unsigned long args[6];
-};
-
-struct syscall_exit_ctx {
-	__u64 common;
-	long id;
-	long ret;
-};
 
 /* ---- maps and settings ---- */
 const volatile struct bindsnoop_config config = {
@@ -280,37 +144,6 @@ static __always_inline void capture_request(struct pending_bind *p, const void *
 		bpf_probe_read_kernel(p->addr, len, addr);
 }
 
-/* IP_FREEBIND, IP_TRANSPARENT, IP_BIND_ADDRESS_NO_PORT: in inet_sock, past
- * struct sock, so read apart from the sock_common head. direct: inet is a
- * typed pointer the program loads from (bpf_rdonly_cast); else probe reads. */
-static __always_inline __u8 inet_options(void *inet, bool direct)
-{
-	__u8 opts = 0;
-
-	if (bpf_core_field_exists(((struct inet_sock *)inet)->inet_flags)) {
-		unsigned long flags = direct ? ((struct inet_sock *)inet)->inet_flags
-					     : BPF_CORE_READ((struct inet_sock *)inet, inet_flags);
-
-		if (flags & (1UL << INET_FLAGS_FREEBIND))
-			opts |= BINDSNOOP_OPT_FREEBIND;
-		if (flags & (1UL << INET_FLAGS_TRANSPARENT))
-			opts |= BINDSNOOP_OPT_TRANSPARENT;
-		if (flags & (1UL << INET_FLAGS_BIND_ADDRESS_NO_PORT))
-			opts |= BINDSNOOP_OPT_BIND_ADDRESS_NO_PORT;
-	} else {
-		struct inet_sock___pre66 *old = inet;
-
-		if (direct ? BPF_CORE_READ_BITFIELD(old, freebind) : BPF_CORE_READ_BITFIELD_PROBED(old, freebind))
-			opts |= BINDSNOOP_OPT_FREEBIND;
-		if (direct ? BPF_CORE_READ_BITFIELD(old, transparent) : BPF_CORE_READ_BITFIELD_PROBED(old, transparent))
-			opts |= BINDSNOOP_OPT_TRANSPARENT;
-		if (direct ? BPF_CORE_READ_BITFIELD(old, bind_address_no_port)
-			   : BPF_CORE_READ_BITFIELD_PROBED(old, bind_address_no_port))
-			opts |= BINDSNOOP_OPT_BIND_ADDRESS_NO_PORT;
-	}
-	return opts;
-}
-
 /* Waking the reader costs the binding task (and the host) far more than
  * writing the record: under a bind storm, wake it at most once per
  * interval, or when wakeup_bytes were written since the last wake-up (the
@@ -332,200 +165,6 @@ static __always_inline __u64 wakeup_flags(__u64 now)
 		return BPF_RB_NO_WAKEUP;
 	bytes_since_wakeup = 0;
 	return BPF_RB_FORCE_WAKEUP;
-}
-
-/* Every helper call costs (on CPUs with return-thunk mitigations, each
- * return does), so the path below reads kernel memory in few, larger
- * copies, and reads the current task through its BTF pointer with plain
- * loads where the kernel allows it (5.11+). */
-
-/* The head of struct sock_common, copied in one read: every field bindsnoop
- * wants from it lies there (at most ~90 bytes in). The union gives the copy
- * room for the kernel's offsets. */
-#define SKC_HEAD 128
-
-union skc_head {
-	struct sock_common skc;
-	__u8 bytes[SKC_HEAD];
-};
-
-static __always_inline bool skc_head_holds_all(void)
-{
-	/* skc_net is absent without CONFIG_NET_NS: its offset is only asked
-	 * (and only relocated) where it exists. */
-	return bpf_core_field_offset(struct sock_common, skc_v6_rcv_saddr) + 16 <= SKC_HEAD &&
-	       bpf_core_field_offset(struct sock_common, skc_bound_dev_if) + 4 <= SKC_HEAD &&
-	       (!bpf_core_field_exists(struct sock_common, skc_net) ||
-		bpf_core_field_offset(struct sock_common, skc_net) + 8 <= SKC_HEAD);
-}
-
-/* A socket as read once: its sock_common head (where the kernel's layout
- * lets one copy hold it) and its family. In the bpf_rdonly_cast program sk
- * is a typed pointer instead, read with plain loads, and head is unused. */
-struct sock_view {
-	struct sock *sk;
-	union skc_head head;
-	__u16 family;
-};
-
-/* Linux 6.2+: a scalar kernel pointer as a typed one the program may load
- * from (an untrusted pointer: a bad one reads as zeroes, like a failed
- * probe read). The verifier inlines it: no call. Weak: the object loads
- * where it is missing, and user space picks the program that uses it only
- * where the kernel has it. */
-extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
-
-/* Reads sk; true if it is an IPv4 or IPv6 socket. direct: sk is a typed
- * pointer (bpf_rdonly_cast), read in place, not copied. */
-static __always_inline bool view_socket(struct sock *sk, struct sock_view *v, bool direct)
-{
-	v->sk = sk;
-	v->family = AF_UNSPEC;
-	if (!sk)
-		return false;
-	if (direct) {
-		v->family = sk->__sk_common.skc_family;
-	} else if (skc_head_holds_all()) {
-		/* Through a struct sock_common pointer, so that CO-RE relocates
-		 * against the kernel's sock_common, not our union. On a failed
-		 * read the helper zeroes the copy: family 0, not ours. */
-		struct sock_common *skc = &v->head.skc;
-
-		bpf_probe_read_kernel(&v->head, sizeof(v->head), sk);
-		v->family = skc->skc_family;
-	} else {
-		v->family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	}
-	return v->family == AF_INET || v->family == AF_INET6;
-}
-
-static __always_inline __u16 bound_port(struct sock_view *v, bool direct)
-{
-	struct sock_common *skc = &v->head.skc;
-
-	if (direct)
-		return v->sk->__sk_common.skc_num;
-	if (skc_head_holds_all())
-		return skc->skc_num;
-	return BPF_CORE_READ(v->sk, __sk_common.skc_num);
-}
-
-/* sk_type and sk_protocol: two u16 side by side in struct sock (in either
- * order), read with one copy where they are. */
-static __always_inline void read_type_protocol(struct bind_event *e, struct sock *sk)
-{
-	__u32 type_at = bpf_core_field_offset(struct sock, sk_type);
-	__u32 protocol_at = bpf_core_field_offset(struct sock, sk_protocol);
-	__u32 first = type_at < protocol_at ? type_at : protocol_at;
-	__u16 both[2];
-
-	if (bpf_core_field_size(struct sock, sk_type) == 2 && bpf_core_field_size(struct sock, sk_protocol) == 2 &&
-	    (type_at == protocol_at + 2 || protocol_at == type_at + 2)) {
-		bpf_probe_read_kernel(both, sizeof(both), (__u8 *)sk + first);
-		e->sock_type = both[type_at == first ? 0 : 1];
-		e->protocol = both[protocol_at == first ? 0 : 1];
-	} else {
-		e->protocol = BPF_CORE_READ(sk, sk_protocol);
-		e->sock_type = BPF_CORE_READ(sk, sk_type);
-	}
-}
-
-/* The sock_common fields, from a pointer the program may load from: the
- * stack copy, or the kernel's own through bpf_rdonly_cast. Returns skc_net. */
-static __always_inline struct net *fill_common(struct bind_event *e, struct sock_common *skc)
-{
-	struct net *net = NULL;
-
-	e->bound_port = skc->skc_num;
-	e->bound_dev_if = skc->skc_bound_dev_if;
-	if (bpf_core_field_exists(skc->skc_net.net))
-		net = skc->skc_net.net;
-	if (e->family == AF_INET6)
-		__builtin_memcpy(e->bound_addr, skc->skc_v6_rcv_saddr.in6_u.u6_addr8, 16);
-	else
-		__builtin_memcpy(e->bound_addr, &skc->skc_rcv_saddr, 4);
-	if (BPF_CORE_READ_BITFIELD(skc, skc_reuse))
-		e->options |= BINDSNOOP_OPT_REUSEADDR;
-	if (BPF_CORE_READ_BITFIELD(skc, skc_reuseport))
-		e->options |= BINDSNOOP_OPT_REUSEPORT;
-	return net;
-}
-
-/* Fields of the bound socket, into the record. */
-static __always_inline void fill_socket(struct bind_event *e, struct sock_view *v, bool direct)
-{
-	struct sock *sk = v->sk;
-	struct net *net = NULL;
-
-	e->family = v->family;
-	__builtin_memset(e->bound_addr, 0, sizeof(e->bound_addr));
-	if (direct) {
-		net = fill_common(e, &sk->__sk_common);
-		e->netns = net ? net->ns.inum : 0;
-		e->protocol = sk->sk_protocol;
-		e->sock_type = sk->sk_type;
-		e->options |= inet_options(bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct inet_sock)), true);
-		return;
-	}
-	if (skc_head_holds_all()) {
-		net = fill_common(e, &v->head.skc);
-	} else {
-		e->bound_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-		e->bound_dev_if = BPF_CORE_READ(sk, __sk_common.skc_bound_dev_if);
-		if (bpf_core_field_exists(sk->__sk_common.skc_net.net))
-			net = BPF_CORE_READ(sk, __sk_common.skc_net.net);
-		if (e->family == AF_INET6)
-			BPF_CORE_READ_INTO(&e->bound_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		else
-			BPF_CORE_READ_INTO((__u32 *)e->bound_addr, sk, __sk_common.skc_rcv_saddr);
-		if (BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuse))
-			e->options |= BINDSNOOP_OPT_REUSEADDR;
-		if (BPF_CORE_READ_BITFIELD_PROBED(&sk->__sk_common, skc_reuseport))
-			e->options |= BINDSNOOP_OPT_REUSEPORT;
-	}
-	e->netns = net ? BPF_CORE_READ(net, ns.inum) : 0;
-	read_type_protocol(e, sk);
-	e->options |= inet_options(sk, false);
-}
-
-/* Who is binding. bpf_get_current_task_btf() (5.11+) gives a typed pointer
- * the program reads with plain loads (the same values the pid, uid, cgroup
- * and comm helpers return, without a call each); before, helpers. */
-static __always_inline struct task_struct *current_task_btf(void)
-{
-	if (bpf_core_enum_value_exists(enum bpf_func_id, BPF_FUNC_get_current_task_btf))
-		return bpf_get_current_task_btf();
-	return NULL;
-}
-
-/* task: current_task_btf(). */
-static __always_inline void fill_task(struct bind_event *e, struct task_struct *task)
-{
-	if (task) {
-		const struct cred *cred = task->cred;
-
-		e->pid = task->tgid;
-		e->tid = task->pid;
-		e->uid = cred->uid.val;
-		e->gid = cred->gid.val;
-		e->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
-		e->ppid = task->real_parent->tgid;
-		__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
-		__builtin_memcpy(e->process_comm, task->group_leader->comm, sizeof(e->process_comm));
-	} else {
-		task = (struct task_struct *)bpf_get_current_task();
-		__u64 pid_tgid = bpf_get_current_pid_tgid();
-		__u64 uid_gid = bpf_get_current_uid_gid();
-
-		e->pid = pid_tgid >> 32;
-		e->tid = (__u32)pid_tgid;
-		e->uid = (__u32)uid_gid;
-		e->gid = uid_gid >> 32;
-		e->cgroup_id = bpf_get_current_cgroup_id();
-		e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-		bpf_get_current_comm(e->comm, sizeof(e->comm));
-		BPF_CORE_READ_STR_INTO(&e->process_comm, task, group_leader, comm);
-	}
 }
 
 /* One record for a bind() on the IPv4/IPv6 socket in v; task is
@@ -657,86 +296,6 @@ int BPF_KRETPROBE(kretprobe_inet6_bind, int ret)
 }
 
 /* ---- tracepoint mode ---- */
-enum fd_lookup {
-	FD_INET_SOCKET,
-	FD_OTHER_SOCKET, /* AF_UNIX, AF_NETLINK...: not ours */
-	FD_NOT_A_SOCKET, /* no file, or not a socket */
-};
-
-/* From a socket's sk field to its inode's i_mode: one copy tells whether
- * the inode is a socket's and, if so, which sock it holds. */
-#define SOCKET_SPAN 192
-
-static __always_inline __u32 socket_sk_at(void)
-{
-	return bpf_core_field_offset(struct socket_alloc, socket.sk);
-}
-
-static __always_inline __u32 inode_mode_at(void)
-{
-	return bpf_core_field_offset(struct socket_alloc, vfs_inode) + bpf_core_field_offset(struct inode, i_mode);
-}
-
-static __always_inline bool socket_span_holds_all(void)
-{
-	return socket_sk_at() + 8 <= inode_mode_at() && inode_mode_at() + 2 - socket_sk_at() <= SOCKET_SPAN;
-}
-
-/* The socket behind descriptor fd of the current task, given its fd table:
- * into *sockp, and its sock read into v. direct (6.2+): the file, socket
- * and sock are read through bpf_rdonly_cast pointers with plain loads,
- * where the copies below each take a helper call; only the table's slot
- * needs a probe read (an array of pointers, indexed by a variable). */
-static __always_inline enum fd_lookup socket_in_table(struct file **fds, unsigned int max_fds, int fd,
-						      struct socket **sockp, struct sock_view *v, bool direct)
-{
-	struct file *file;
-	struct inode *inode;
-	struct socket *sock;
-	struct sock *sk;
-	__u16 mode;
-
-	if (fd < 0 || (unsigned int)fd >= max_fds)
-		return FD_NOT_A_SOCKET;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
-		return FD_NOT_A_SOCKET;
-	if (direct) {
-		file = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
-		if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK)
-			return FD_NOT_A_SOCKET;
-		sock = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
-		if (!view_socket(sock->sk, v, true))
-			return FD_OTHER_SOCKET;
-		*sockp = sock;
-		return FD_INET_SOCKET;
-	}
-	inode = BPF_CORE_READ(file, f_inode);
-	if (!inode)
-		return FD_NOT_A_SOCKET;
-	sock = (struct socket *)((__u8 *)inode - bpf_core_field_offset(struct socket_alloc, vfs_inode));
-	if (socket_span_holds_all()) {
-		__u8 span[SOCKET_SPAN];
-		__u32 mode_in_span = inode_mode_at() - socket_sk_at();
-
-		if (bpf_probe_read_kernel(span, sizeof(span), (__u8 *)sock + socket_sk_at()))
-			return FD_NOT_A_SOCKET;
-		barrier_var(mode_in_span); /* one offset, added to the stack pointer once */
-		mode = *(__u16 *)(span + mode_in_span);
-		sk = *(struct sock **)span;
-	} else {
-		mode = BPF_CORE_READ(inode, i_mode);
-		sk = NULL;
-		if ((mode & S_IFMT) == S_IFSOCK)
-			sk = BPF_CORE_READ(sock, sk);
-	}
-	if ((mode & S_IFMT) != S_IFSOCK)
-		return FD_NOT_A_SOCKET;
-	if (!view_socket(sk, v, false))
-		return FD_OTHER_SOCKET;
-	*sockp = sock;
-	return FD_INET_SOCKET;
-}
-
 /* Linux 5.15+: one program at exit, the arguments read back from the saved
  * registers (bpf_task_pt_regs) instead of a map entry written at entry;
  * half the programs, no map traffic. User space picks it when the kernel
@@ -804,7 +363,7 @@ int tracepoint_sys_enter_bind(struct syscall_enter_ctx *ctx)
 }
 
 SEC("tracepoint/syscalls/sys_exit_bind")
-int tracepoint_sys_exit_bind(struct syscall_exit_ctx *ctx)
+int tracepoint_sys_exit_bind_pair(struct syscall_exit_ctx *ctx)
 {
 	report((int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT);
 	return 0;

@@ -12,6 +12,7 @@
 #include <net/if.h>
 #include <sys/prctl.h>
 #include <malloc.h>
+#include <string.h>
 #include "../../bpf/bindsnoop.h"
 
 static inline int bindsnoop_libbpf_print_warnings(enum libbpf_print_level level, const char *format, va_list args)
@@ -65,6 +66,33 @@ static inline int bindsnoop_kernel_has_function(const char *name)
 	found = btf__find_by_name_kind(btf, name, BTF_KIND_FUNC) > 0;
 	btf__free(btf);
 	return found;
+}
+
+/* The offset of a global variable in a data section (".rodata") of an
+ * opened object, from its BTF; -1 if the section or the variable is not
+ * there, or the variable is not `size` bytes. */
+static inline long bindsnoop_datasec_variable_offset(struct bpf_object *obj, const char *section, const char *name,
+						     size_t size)
+{
+	struct btf *btf = bpf_object__btf(obj);
+	const struct btf_type *datasec;
+	const struct btf_var_secinfo *var;
+	int id, i;
+
+	if (!btf)
+		return -1;
+	id = btf__find_by_name_kind(btf, section, BTF_KIND_DATASEC);
+	if (id <= 0)
+		return -1;
+	datasec = btf__type_by_id(btf, id);
+	var = btf_var_secinfos(datasec);
+	for (i = 0; i < btf_vlen(datasec); i++, var++) {
+		const struct btf_type *t = btf__type_by_id(btf, var->type);
+
+		if (t && strcmp(btf__name_by_offset(btf, t->name_off), name) == 0)
+			return var->size == size ? (long)var->offset : -1;
+	}
+	return -1;
 }
 
 /* Returns freed heap memory to the kernel (glibc keeps it otherwise). */

@@ -32,7 +32,7 @@ public struct ConfigKey: Sendable {
     var name: String { String(path.split(separator: ".").last!) }
 
     /// A key whose YAML value decodes as `T`, then is checked and stored by `store`.
-    static func key<T: Decodable>(_ path: String, _ type: T.Type, flag: String? = nil, short: Character? = nil,
+    static func key<T: Decodable & SendableMetatype>(_ path: String, _ type: T.Type, flag: String? = nil, short: Character? = nil,
                                   valueName: String? = nil, example: String, commented: Bool = false, _ help: String,
                                   store: @escaping @Sendable (inout ConfigDraft, T) throws(ConfigError) -> Void) -> ConfigKey {
         ConfigKey(path: path, flag: flag, short: short, valueName: valueName, help: help, example: example, commented: commented) {

@@ -20,9 +20,9 @@ public final class BPFTracer {
         self.programs = programs
         self.object = object
         self.links = links
-        ringBufferMapFD = bpf_map__fd(bpf_object__find_map_by_name(object, "events"))
+        ringBufferMapFD = bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.eventsMap))
         let mapped = mmap(nil, Int(getpagesize()), PROT_READ, MAP_SHARED,
-                          bpf_map__fd(bpf_object__find_map_by_name(object, "lost")), 0)
+                          bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.lostMap)), 0)
         guard let mapped, mapped != MAP_FAILED else { throw .modeFailed(mode, stage: "mapping the loss counter", errno: errno) }
         lostCounter = mapped
     }
@@ -113,19 +113,9 @@ public final class BPFTracer {
         }
     }
 
-    /// The programs of a mode on this kernel. Tracepoint mode: the exit-only
-    /// program where tracepoint programs may call bpf_task_pt_regs (5.15+),
-    /// reading the socket through bpf_rdonly_cast where the kernel has that
-    /// (6.2+, about 0.2 µs less per bind), the entry + exit pair otherwise.
+    /// The programs of a mode on this kernel (the tracepoint mode's best variant).
     static func programNames(for mode: ProbeMode, entryExit: Bool) -> [String] {
-        guard mode == .tracepoint, !entryExit,
-              libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, nil) == 1 else {
-            return mode.programNames
-        }
-        if bindsnoop_kernel_has_function("bpf_rdonly_cast") != 0 {
-            return ["tracepoint_sys_exit_bind_cast"]
-        }
-        return ["tracepoint_sys_exit_bind_regs"]
+        mode == .tracepoint ? TracepointVariant.best(pairOnly: entryExit).programs : mode.programSets[0]
     }
 
     /// Before load: only `programs`, the filters, the ring size.
@@ -137,22 +127,23 @@ public final class BPFTracer {
             bpf_program__set_autoload(current, wanted.contains(String(cString: bpf_program__name(current))))
             program = bpf_object__next_program(object, current)
         }
-        guard let events = bpf_object__find_map_by_name(object, "events"),
+        guard let events = bpf_object__find_map_by_name(object, KernelContract.eventsMap),
               bpf_map__set_max_entries(events, ringBufferBytes) == 0 else {
             throw .modeFailed(mode, stage: "sizing the ring buffer", errno: EINVAL)
         }
-        guard let rodata = bpf_object__find_map_by_name(object, ".rodata") else {
+        guard let rodata = bpf_object__find_map_by_name(object, KernelContract.rodataSection),
+              let offset = KernelContract.configOffset(in: object) else {
             throw .objectRejected(errno: ENOENT)
         }
         var size = 0
-        guard bpf_map__initial_value(rodata, &size) != nil, size >= MemoryLayout<bindsnoop_config>.size else {
+        guard let current = bpf_map__initial_value(rodata, &size), size >= offset + MemoryLayout<bindsnoop_config>.size else {
             throw .objectRejected(errno: EINVAL)
         }
-        var initial = [UInt8](repeating: 0, count: size)
+        var initial = Array(UnsafeRawBufferPointer(start: current, count: size))  // other read-only variables as compiled
         var config = filter.kernelConfig
         config.wakeup_interval_ns = UInt64(wakeupInterval * 1e9)
         config.wakeup_bytes = UInt64(ringBufferBytes / 8)
-        initial.withUnsafeMutableBytes { $0.storeBytes(of: config, as: bindsnoop_config.self) }
+        initial.withUnsafeMutableBytes { $0.storeBytes(of: config, toByteOffset: offset, as: bindsnoop_config.self) }
         guard bpf_map__set_initial_value(rodata, initial, size) == 0 else {
             throw .objectRejected(errno: EINVAL)
         }
@@ -165,7 +156,7 @@ public final class BPFTracer {
         defer { close(fd) }
         var key: UInt32 = 0
         var value = UInt32(fd)
-        let map = bpf_map__fd(bpf_object__find_map_by_name(object, "cgroup_filter"))
+        let map = bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.cgroupFilterMap))
         guard bpf_map_update_elem(map, &key, &value, UInt64(BPF_ANY)) == 0 else {
             throw .cgroup(path: path, errno: errno)
         }

@@ -6,15 +6,17 @@ public enum ProbeMode: String, CaseIterable, Sendable {
     case fentry
     /// kprobe/kretprobe on the same functions: needs CONFIG_KPROBES.
     case kprobe
-    /// syscalls:sys_enter_bind/sys_exit_bind: works nearly everywhere; misses io_uring binds.
+    /// The syscalls:sys_exit_bind tracepoint (with sys_enter_bind before
+    /// 5.15): works nearly everywhere; misses io_uring binds.
     case tracepoint
 
-    /// Programs of bpf/bindsnoop.bpf.c that make up this mode.
-    var programNames: [String] {
+    /// The programs of bpf/bindsnoop.bpf.c this mode may load, one set per
+    /// variant (`TracepointVariant`); the mode loads one set.
+    var programSets: [[String]] {
         switch self {
-        case .fentry: ["fexit_inet_bind", "fexit_inet6_bind"]
-        case .kprobe: ["kprobe_inet_bind", "kprobe_inet6_bind", "kretprobe_inet_bind", "kretprobe_inet6_bind"]
-        case .tracepoint: ["tracepoint_sys_enter_bind", "tracepoint_sys_exit_bind"]
+        case .fentry: [["fexit_inet_bind", "fexit_inet6_bind"]]
+        case .kprobe: [["kprobe_inet_bind", "kprobe_inet6_bind", "kretprobe_inet_bind", "kretprobe_inet6_bind"]]
+        case .tracepoint: TracepointVariant.allCases.map(\.programs)
         }
     }
 

@@ -1,0 +1,51 @@
+@testable import BindsnoopCore
+import CBindsnoop
+import Foundation
+import Testing
+
+/// The names user space uses against the embedded object itself: opened,
+/// not loaded, so no root is needed.
+@Suite struct KernelContractTests {
+    private func withObject(_ body: (OpaquePointer) throws -> Void) throws {
+        let bytes = try #require(Data(base64Encoded: BindsnoopBPFObject.base64))
+        try bytes.withUnsafeBytes { raw in
+            let object = try #require(bindsnoop_open_object(raw.baseAddress, raw.count, "bindsnoop"), "libbpf refused the object")
+            defer { bpf_object__close(object) }
+            try body(object)
+        }
+    }
+
+    @Test func everyProgramIsNamedOnBothSides() throws {
+        try withObject { object in
+            var inObject: [String] = []
+            var program = bpf_object__next_program(object, nil)
+            while let current = program {
+                inObject.append(String(cString: bpf_program__name(current)))
+                program = bpf_object__next_program(object, current)
+            }
+            #expect(Set(inObject) == Set(KernelContract.programs), "object: \(inObject.sorted())")
+            #expect(KernelContract.programs.count == Set(KernelContract.programs).count, "a program in two sets")
+        }
+    }
+
+    @Test func everyMapIsThere() throws {
+        try withObject { object in
+            for name in KernelContract.maps + [KernelContract.rodataSection] {
+                #expect(bpf_object__find_map_by_name(object, name) != nil, "\(name)")
+            }
+        }
+    }
+
+    /// The filters are written where BTF says `config` is, and it is the
+    /// size of the shared C struct.
+    @Test func configIsFoundInRodataByBTF() throws {
+        try withObject { object in
+            let offset = try #require(KernelContract.configOffset(in: object), "no `config` of the struct's size in .rodata")
+            var size = 0
+            #expect(bpf_map__initial_value(bpf_object__find_map_by_name(object, KernelContract.rodataSection), &size) != nil)
+            #expect(offset + MemoryLayout<bindsnoop_config>.size <= size)
+            #expect(bindsnoop_datasec_variable_offset(object, ".rodata", "no_such_variable", 4) == -1)
+            #expect(bindsnoop_datasec_variable_offset(object, ".rodata", "config", 3) == -1, "a wrong size is refused")
+        }
+    }
+}
