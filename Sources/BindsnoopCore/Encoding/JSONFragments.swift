@@ -26,6 +26,13 @@ extension OutputBuffer {
         append("\"")
     }
 
+    /// `prefix` (up to the member's colon) and `value` as a JSON string; nothing for nil.
+    mutating func appendMember(_ prefix: StaticString, _ value: String?) {
+        guard let value else { return }
+        append(prefix)
+        appendJSONString(value)
+    }
+
     /// A known name, or the number where there is none.
     @inline(__always)
     mutating func appendName(_ name: StaticString?, orDecimal number: UInt64) {
@@ -37,12 +44,8 @@ enum JSONFragments {
     /// `"host":{...}`.
     static func host(_ host: HostMetadata) -> [UInt8] {
         var out = OutputBuffer(capacity: 256)
-        out.append("\"host\":{\"name\":")
-        out.appendJSONString(host.name)
-        if let machineID = host.machineID {
-            out.append(",\"id\":")
-            out.appendJSONString(machineID)
-        }
+        out.appendMember("\"host\":{\"name\":", host.name)
+        out.appendMember(",\"id\":", host.machineID)
         if let bootID = host.bootID {
             out.append(",\"boot\":{\"id\":")
             out.appendJSONString(bootID)
@@ -60,12 +63,8 @@ enum JSONFragments {
     static func container(_ identity: ContainerIdentity?) -> [UInt8] {
         guard let identity else { return [] }
         var out = OutputBuffer(capacity: 256)
-        out.append(",\"container\":{\"id\":")
-        out.appendJSONString(identity.id)
-        if let runtime = identity.runtime {
-            out.append(",\"runtime\":")
-            out.appendJSONString(runtime)
-        }
+        out.appendMember(",\"container\":{\"id\":", identity.id)
+        out.appendMember(",\"runtime\":", identity.runtime)
         out.append("}")
         if let pod = identity.podUID {
             out.append(",\"orchestrator\":{\"type\":\"kubernetes\",\"resource\":{\"type\":\"pod\",\"id\":")
