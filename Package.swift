@@ -3,7 +3,6 @@ import PackageDescription
 
 let package = Package(
     name: "bindsnoop",
-    platforms: [.macOS(.v13)],
     products: [
         .executable(name: "bindsnoop", targets: ["bindsnoop"]),
         .executable(name: "bindgen", targets: ["bindgen"]),

@@ -277,19 +277,6 @@ enum fd_lookup {
 	FD_NOT_A_SOCKET, /* no file, or not a socket */
 };
 
-/* The file in slot fd of a task's table, NULL if none: the one read every
- * strategy needs a helper for (an array of pointers, indexed by a variable). */
-static __always_inline struct file *file_in_table(struct file **fds, unsigned int max_fds, int fd)
-{
-	struct file *file = NULL;
-
-	if (fd < 0 || (unsigned int)fd >= max_fds)
-		return NULL;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
-		return NULL;
-	return file;
-}
-
 /* The file, socket and sock through bpf_rdonly_cast pointers, with plain loads. */
 static __always_inline enum fd_lookup socket_of_file_cast(struct file *file, struct socket **sockp,
 							  struct sock_view *v)
@@ -362,13 +349,16 @@ static __always_inline enum fd_lookup socket_of_file_copy(struct file *file, str
 }
 
 /* The socket behind descriptor fd of the current task, given its fd table:
- * into *sockp, and its sock read into v. */
+ * into *sockp, and its sock read into v. Reading the table's slot takes a
+ * helper in every strategy (an array of pointers, indexed by a variable). */
 static __always_inline enum fd_lookup socket_in_table(struct file **fds, unsigned int max_fds, int fd,
 						      struct socket **sockp, struct sock_view *v, bool direct)
 {
-	struct file *file = file_in_table(fds, max_fds, fd);
+	struct file *file;
 
-	if (!file)
+	if (fd < 0 || (unsigned int)fd >= max_fds)
+		return FD_NOT_A_SOCKET;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return FD_NOT_A_SOCKET;
 	return direct ? socket_of_file_cast(file, sockp, v) : socket_of_file_copy(file, sockp, v);
 }

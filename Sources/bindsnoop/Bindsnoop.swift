@@ -2,7 +2,6 @@ import ArgumentParser
 import BindsnoopCore
 import Foundation
 import Logging
-
 import Glibc
 
 @main

@@ -1,5 +1,4 @@
 import CBindsnoop
-
 import Glibc
 
 /// One bind() as the kernel reported it: the shared C record

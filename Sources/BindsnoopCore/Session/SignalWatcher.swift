@@ -1,5 +1,4 @@
 import CBindsnoop
-
 import Glibc
 
 /// SIGINT, SIGTERM and SIGHUP as readable events on a descriptor (signalfd),

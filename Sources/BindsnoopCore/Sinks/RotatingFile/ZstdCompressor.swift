@@ -1,5 +1,4 @@
 import CZstd
-
 import Glibc
 
 /// Compresses one file with libzstd's streaming API into `name.zst`: written
