@@ -1,6 +1,6 @@
 /// Parses a byte count: a whole number with an optional unit, binary (KiB,
 /// MiB, GiB) or decimal (K/KB, M/MB, G/GB). nil if malformed or overflowing.
-public func parseByteSize(_ text: String) -> UInt64? {
+func parseByteSize(_ text: String) -> UInt64? {
     let trimmed = text.trimmingCharacters(in: " ")
     let digits = trimmed.prefix { $0.isASCII && $0.isNumber }
     guard !digits.isEmpty, let value = UInt64(digits) else { return nil }

@@ -1,12 +1,10 @@
 import Foundation
 
 /// A byte count in configuration: a number of bytes or a string such as `64MiB`.
-public struct ByteCount: Decodable, Equatable, Sendable, CustomStringConvertible {
-    public var bytes: UInt64
+struct ByteCount: Decodable, Equatable, Sendable, CustomStringConvertible {
+    var bytes: UInt64
 
-    public init(_ bytes: UInt64) { self.bytes = bytes }
-
-    public init(from decoder: Decoder) throws {
+    init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let number = try? container.decode(Int64.self) {
             guard number >= 0 else { throw container.invalid("must not be negative, got \(number)") }
@@ -21,16 +19,14 @@ public struct ByteCount: Decodable, Equatable, Sendable, CustomStringConvertible
         bytes = parsed
     }
 
-    public var description: String { "\(bytes) bytes" }
+    var description: String { "\(bytes) bytes" }
 }
 
 /// A duration in configuration: seconds as a number, or a string with a unit: `500ms`, `30s`, `15m`, `1h`, `1d`.
-public struct Seconds: Decodable, Equatable, Sendable {
-    public var value: Double
+struct Seconds: Decodable, Equatable, Sendable {
+    var value: Double
 
-    public init(_ value: Double) { self.value = value }
-
-    public init(from decoder: Decoder) throws {
+    init(from decoder: Decoder) throws {
         let container = try decoder.singleValueContainer()
         if let number = try? container.decode(Double.self) {
             guard number > 0, number.isFinite else { throw container.invalid("must be a positive duration, got \(number)") }
@@ -45,7 +41,7 @@ public struct Seconds: Decodable, Equatable, Sendable {
     }
 }
 
-public func parseDuration(_ text: String) -> Double? {
+func parseDuration(_ text: String) -> Double? {
     let trimmed = text.trimmingCharacters(in: .whitespaces)
     let number = trimmed.prefix { $0.isNumber || $0 == "." }
     guard let value = Double(number), value > 0, value.isFinite else { return nil }

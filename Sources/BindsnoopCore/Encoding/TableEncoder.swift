@@ -97,7 +97,7 @@ public struct TableEncoder {
         case 6: out.append("TCP")
         case 17: out.append("UDP")
         default:
-            if let name = SocketNames.transport(number) { out.append(name) } else { out.append(decimal: UInt64(number)) }
+            out.appendName(SocketNames.transport(number), orDecimal: UInt64(number))
         }
         pad(from: start, width: 5, into: &out)
     }
