@@ -137,12 +137,16 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
     /// written: finish the first, remove the second. A partial last line in
     /// the active file is cut (`SafeFiles.openForAppend`).
     private func recoverFromCrash() {
-        let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-        for entry in entries.sorted() {
-            switch names.classify(entry) {
-            case .partialCompression: unlink("\(directory)/\(entry)")
-            case .plain where settings.compression == .zstd: compressor.enqueue("\(directory)/\(entry)")
-            default: break
+        let entries = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
+        // Every partial archive goes before any compression starts: the
+        // compressor writes `X.ndjson.zst.tmp` for `X.ndjson`, and an unlink
+        // in the same pass could hit the one it has just begun.
+        for entry in entries where names.classify(entry) == .partialCompression {
+            unlink("\(directory)/\(entry)")
+        }
+        if settings.compression == .zstd {
+            for entry in entries where names.classify(entry) == .plain {
+                compressor.enqueue("\(directory)/\(entry)")
             }
         }
         compressor.enqueue("")  // retention once at start, even with nothing to compress

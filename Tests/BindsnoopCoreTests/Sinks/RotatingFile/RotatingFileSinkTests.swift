@@ -102,6 +102,23 @@ import Testing
         #expect(try readBack(directory) == lines(1...13))
     }
 
+    /// A kill during compression leaves a plain file and its own partial
+    /// archive: the next start ends with the archive complete and nothing
+    /// else. (The race this once lost, an unlink of the compressor's fresh
+    /// `.zst.tmp`, depends on thread timing this test does not control.)
+    @Test func recompressesAFileWhosePartialArchiveIsLeft() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let rotated = RotatedFileNames(activeName: "bind.ndjson").rotatedName(unixNanoseconds: 1_000_000_000)
+        try lines(1...2000).joined().write(toFile: "\(directory)/\(rotated)", atomically: false, encoding: .utf8)
+        try "partial".write(toFile: "\(directory)/\(rotated).zst.tmp", atomically: false, encoding: .utf8)
+        let sink = try RotatingFileSink(settings: FileSinkSettings(path: "\(directory)/bind.ndjson"), logger: failOnProblems)
+        sink.close()
+        let entries = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
+        #expect(entries == [".bind.ndjson.lock", rotated + ".zst", "bind.ndjson"])
+        #expect(try readBack(directory) == lines(1...2000))
+    }
+
     @Test func refusesUnsafePlaces() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
