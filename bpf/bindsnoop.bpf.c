@@ -11,6 +11,11 @@
  *               tracepoint_sys_exit_bind_regs through probe reads; before 5.15
  *               the pair tracepoint_sys_enter_bind (resolves the fd, stores the
  *               call per thread) + tracepoint_sys_exit_bind_pair (reports it)
+ *   cgroup:     cgroup_bind{4,6} (inside inet_bind, before any check) store
+ *               the request by socket cookie; cgroup_post_bind{4,6} (after
+ *               the port is taken) report it as a success. What no post-bind
+ *               hook claims, user space reports as failed (errno unknown).
+ *               Runs only inside bind: no cost to other system calls.
  *
  * Kernel types are in kernel_types.bpf.h (CO-RE, no vmlinux.h), the reads
  * of sockets and tasks in read_kernel.bpf.h; this file holds the maps, the
@@ -66,6 +71,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pending_bind);
 } pending SEC(".maps");
+
+/* cgroup mode: requests the post-bind hook has not claimed, by socket
+ * cookie, as the record to send (ret BINDSNOOP_RET_NOT_BOUND). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct bind_event);
+} requested SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
@@ -367,4 +381,125 @@ int tracepoint_sys_exit_bind_pair(struct syscall_exit_ctx *ctx)
 {
 	report((int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT);
 	return 0;
+}
+
+/* ---- cgroup mode ---- */
+/* The struct sock behind a cgroup program's socket, as a plain address for
+ * probe reads: the verifier allows no arithmetic on its socket pointers, so
+ * the pointer goes through the stack into a scalar. */
+static __always_inline struct sock *kernel_sock(void *sk)
+{
+	__u64 addr = 0;
+
+	bpf_probe_read_kernel(&addr, sizeof(addr), &sk);
+	return (struct sock *)addr;
+}
+
+static __always_inline void submit_copy(const struct bind_event *record)
+{
+	struct bind_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+
+	if (!e) {
+		count_lost();
+		return;
+	}
+	__builtin_memcpy(e, record, sizeof(*e));
+	bpf_ringbuf_submit(e, wakeup_flags(e->boot_ns));
+}
+
+/* Every cgroup program allows the call (returns 1): bindsnoop only watches. */
+static __always_inline int on_cgroup_bind(struct bpf_sock_addr *ctx, bool v6)
+{
+	struct bind_event e = {};
+	struct sock_view v;
+	__u64 cookie;
+
+	if (!task_selected())
+		return 1;
+	fill_task_helpers(&e);
+	e.boot_ns = bpf_ktime_get_boot_ns();
+	e.probe = BINDSNOOP_PROBE_CGROUP;
+	e.requested_family = ctx->user_family;
+	e.requested_port = bpf_ntohs((__u16)ctx->user_port);
+	if (v6) {
+		e.requested_len = 28; /* sizeof(struct sockaddr_in6): the hook sees no length */
+		__builtin_memcpy(e.requested_addr, (__u32[4]){ ctx->user_ip6[0], ctx->user_ip6[1], ctx->user_ip6[2],
+							      ctx->user_ip6[3] }, 16);
+	} else {
+		e.requested_len = 16; /* sizeof(struct sockaddr_in) */
+		__builtin_memcpy(e.requested_addr, (__u32[1]){ ctx->user_ip4 }, 4);
+	}
+	if (!view_socket(kernel_sock(ctx->sk), &v, false))
+		return 1;
+	fill_socket(&e, &v, false);
+	e.bound_port = 0;
+	__builtin_memset(e.bound_addr, 0, sizeof(e.bound_addr));
+	if (e.requested_port == 0 && (e.options & BINDSNOOP_OPT_BIND_ADDRESS_NO_PORT)) {
+		/* No post-bind hook runs for this one, bound or not. */
+		e.ret = BINDSNOOP_RET_UNKNOWN;
+		if (config.outcome == BINDSNOOP_OUTCOME_ALL && port_selected(0, 0))  /* neither outcome is known */
+			submit_copy(&e);
+		return 1;
+	}
+	/* A requested port other than 0 is the port it binds, if it binds. */
+	if (e.requested_port && !port_selected(e.requested_port, 0))
+		return 1;
+	e.ret = outcome_selected(BINDSNOOP_RET_NOT_BOUND) && port_selected(e.requested_port, 0)
+			? BINDSNOOP_RET_NOT_BOUND
+			: BINDSNOOP_RET_NOT_BOUND_UNWANTED;
+	cookie = bpf_get_socket_cookie(ctx);
+	if (bpf_map_update_elem(&requested, &cookie, &e, BPF_ANY))
+		count_lost();
+	return 1;
+}
+
+static __always_inline int on_cgroup_post_bind(struct bpf_sock *ctx)
+{
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+	struct bind_event *e;
+	struct sock_view v;
+
+	e = bpf_map_lookup_elem(&requested, &cookie);
+	if (!e)
+		return 1;
+	if (outcome_selected(0) && view_socket(kernel_sock(ctx), &v, false) &&
+	    port_selected(e->requested_port, bound_port(&v, false))) {
+		struct bind_event *out = bpf_ringbuf_reserve(&events, sizeof(*out), 0);
+
+		if (out) {
+			__builtin_memcpy(out, e, sizeof(*out));
+			fill_socket(out, &v, false);
+			out->ret = 0;
+			out->boot_ns = bpf_ktime_get_boot_ns();
+			bpf_ringbuf_submit(out, wakeup_flags(out->boot_ns));
+		} else {
+			count_lost();
+		}
+	}
+	bpf_map_delete_elem(&requested, &cookie);
+	return 1;
+}
+
+SEC("cgroup/bind4")
+int cgroup_bind4(struct bpf_sock_addr *ctx)
+{
+	return on_cgroup_bind(ctx, false);
+}
+
+SEC("cgroup/bind6")
+int cgroup_bind6(struct bpf_sock_addr *ctx)
+{
+	return on_cgroup_bind(ctx, true);
+}
+
+SEC("cgroup/post_bind4")
+int cgroup_post_bind4(struct bpf_sock *ctx)
+{
+	return on_cgroup_post_bind(ctx);
+}
+
+SEC("cgroup/post_bind6")
+int cgroup_post_bind6(struct bpf_sock *ctx)
+{
+	return on_cgroup_post_bind(ctx);
 }

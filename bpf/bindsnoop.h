@@ -14,6 +14,20 @@ enum bindsnoop_probe {
 	BINDSNOOP_PROBE_FENTRY = 1,
 	BINDSNOOP_PROBE_KPROBE = 2,
 	BINDSNOOP_PROBE_TRACEPOINT = 3,
+	BINDSNOOP_PROBE_CGROUP = 4,
+};
+
+/* bind_event.ret in cgroup mode, where the call's own result is never seen:
+ * the bind reached inet_bind but the post-bind hook did not run (it failed;
+ * errno unknown), or a port-0 bind under IP_BIND_ADDRESS_NO_PORT, which
+ * runs no post-bind hook either way (outcome unknown). Positive: never a
+ * real return value. */
+enum bindsnoop_unseen_result {
+	BINDSNOOP_RET_NOT_BOUND = 1,
+	BINDSNOOP_RET_UNKNOWN = 2,
+	/* Not bound, but the filters (port, outcome) want it only if it binds:
+	 * user space drops it unclaimed. */
+	BINDSNOOP_RET_NOT_BOUND_UNWANTED = 3,
 };
 
 /* Socket options in effect after the call (bind.options). */

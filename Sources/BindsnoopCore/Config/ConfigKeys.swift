@@ -76,9 +76,9 @@ public enum ConfigKeys {
 
     static let general: [ConfigKey] = [
         .key("probe", String.self, flag: "probe", valueName: "MODE", example: "auto",
-             "Attach mode: auto (the first of fentry, kprobe, tracepoint that works), or one of them.") { draft, value throws(ConfigError) in
+             "Attach mode: auto (the first of fentry, kprobe, tracepoint that works), one of them, or cgroup (costs nothing outside bind; failed binds carry no errno).") { draft, value throws(ConfigError) in
             guard let selection = ProbeSelection(argument: value) else {
-                throw ConfigError(key: "probe", "'\(value)' is not one of auto, fentry, kprobe, tracepoint")
+                throw ConfigError(key: "probe", "'\(value)' is not one of auto, fentry, kprobe, tracepoint, cgroup")
             }
             draft.config.probe = selection
         },

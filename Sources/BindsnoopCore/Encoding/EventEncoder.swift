@@ -26,6 +26,9 @@ public struct EventEncoder {
         if record.succeeded {
             out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"start\"],\"action\":\"bind\",\"outcome\":\"success\"",
                                    sequence: sequence, host: host)
+        } else if record.outcomeUnknown {
+            out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"bind\",\"outcome\":\"unknown\"",
+                                   sequence: sequence, host: host)
         } else {
             out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"error\"],\"action\":\"bind\",\"outcome\":\"failure\"",
                                    sequence: sequence, host: host)
@@ -63,8 +66,8 @@ public struct EventEncoder {
             out.append("}")
         }
         encodeBind(record, interfaces: &enrichment.interfaces, into: &out)
-        if !record.succeeded {
-            encodeError(record, into: &out)
+        if let errno = record.errno {
+            encodeError(errno, into: &out)
         }
         out.append("}\n")
     }
@@ -76,6 +79,7 @@ public struct EventEncoder {
         case .fentry: out.append("fentry")
         case .kprobe: out.append("kprobe")
         case .tracepoint: out.append("tracepoint")
+        case .cgroup: out.append("cgroup")
         case nil: out.append("unknown")
         }
         out.append("\",\"socket_type\":\"")
@@ -111,8 +115,10 @@ public struct EventEncoder {
             }
             out.append("}")
         }
-        out.append(",\"return_value\":")
-        out.append(decimal: Int64(e.ret))
+        if e.ret <= 0 {  // cgroup mode never sees the result of a bind that did not bind
+            out.append(",\"return_value\":")
+            out.append(decimal: Int64(e.ret))
+        }
         out.append(",\"cgroup_id\":")
         out.append(decimal: e.cgroup_id)
         out.append(",\"netns\":")
@@ -120,17 +126,13 @@ public struct EventEncoder {
         out.append("}")
     }
 
-    private func encodeError(_ record: BindRecord, into out: inout OutputBuffer) {
+    private func encodeError(_ errno: Int32, into out: inout OutputBuffer) {
         out.append(",\"error\":{\"code\":\"")
-        if let name = ErrnoNames.name(record.errno) {
-            out.append(name)
-        } else {
-            out.append(decimal: Int64(record.errno))
-        }
+        out.appendName(ErrnoNames.name(errno), orDecimal: Int64(errno))
         out.append("\"")
-        if record.errno > 0, Int(record.errno) < errnoMessages.count, !errnoMessages[Int(record.errno)].isEmpty {
+        if errno > 0, Int(errno) < errnoMessages.count, !errnoMessages[Int(errno)].isEmpty {
             out.append(",\"message\":")
-            out.append(contentsOf: errnoMessages[Int(record.errno)])
+            out.append(contentsOf: errnoMessages[Int(errno)])
         }
         out.append("}")
     }

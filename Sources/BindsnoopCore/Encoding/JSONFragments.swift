@@ -38,6 +38,10 @@ extension OutputBuffer {
     mutating func appendName(_ name: StaticString?, orDecimal number: UInt64) {
         if let name { append(name) } else { append(decimal: number) }
     }
+
+    mutating func appendName(_ name: StaticString?, orDecimal number: Int64) {
+        if let name { append(name) } else { append(decimal: number) }
+    }
 }
 
 enum JSONFragments {

@@ -46,10 +46,12 @@ public struct TableEncoder {
         start = out.count
         if record.succeeded {
             out.append(UInt8(ascii: "0"))
-        } else if let name = ErrnoNames.name(record.errno) {
-            out.append(name)
+        } else if record.outcomeUnknown {
+            out.append("?")
+        } else if let errno = record.errno {
+            out.appendName(ErrnoNames.name(errno), orDecimal: Int64(e.ret))
         } else {
-            out.append(decimal: Int64(e.ret))
+            out.append("FAILED")
         }
         pad(from: start, width: 12, into: &out)
 

@@ -98,9 +98,11 @@ public final class BPFTracer {
         var links: [OpaquePointer] = []
         do throws(TracerError) {
             try fillCgroupFilter(object, path: filter.cgroupPath)
+            let root = mode == .cgroup ? try openCgroupRoot() : -1
+            defer { if root >= 0 { close(root) } }
             for name in programs {
                 guard let program = bpf_object__find_program_by_name(object, name),
-                      let link = bpf_program__attach(program) else {
+                      let link = root >= 0 ? bpf_program__attach_cgroup(program, root) : bpf_program__attach(program) else {
                     throw .modeFailed(mode, stage: "attaching \(name)", errno: errno == 0 ? ENOENT : errno)
                 }
                 links.append(link)
@@ -149,6 +151,18 @@ public final class BPFTracer {
         }
     }
 
+    /// cgroup mode attaches at the root of the cgroup v2 hierarchy (every
+    /// socket's cgroup descends from it; programs attached lower with
+    /// BPF_F_ALLOW_OVERRIDE would hide theirs from it).
+    private static func openCgroupRoot() throws(TracerError) -> Int32 {
+        guard let mount = ContainerResolver.cgroup2Mount() else {
+            throw .modeFailed(.cgroup, stage: "finding the cgroup v2 hierarchy", errno: ENOENT)
+        }
+        let fd = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw .modeFailed(.cgroup, stage: "opening \(mount)", errno: errno) }
+        return fd
+    }
+
     private static func fillCgroupFilter(_ object: OpaquePointer, path: String?) throws(TracerError) {
         guard let path else { return }
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -159,6 +173,35 @@ public final class BPFTracer {
         let map = bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.cgroupFilterMap))
         guard bpf_map_update_elem(map, &key, &value, UInt64(BPF_ANY)) == 0 else {
             throw .cgroup(path: path, errno: errno)
+        }
+    }
+
+    /// cgroup mode: the binds no post-bind hook claimed within `age` seconds
+    /// of their request (they failed), removed from the kernel's table and
+    /// handed to `body` as records. Other modes: nothing.
+    public func takeUnclaimedRequests(olderThan age: Double, _ body: (UnsafeRawBufferPointer) -> Void) {
+        guard mode == .cgroup, let map = bpf_object__find_map_by_name(object, KernelContract.requestedMap) else { return }
+        let fd = bpf_map__fd(map)
+        var now = timespec()
+        clock_gettime(CLOCK_BOOTTIME, &now)
+        let cutoff = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec) - UInt64(age * 1e9)
+        var key: UInt64 = 0
+        var next: UInt64 = 0
+        var expired: [UInt64] = []
+        var record = bind_event()
+        var hasKey = false
+        while withUnsafeMutablePointer(to: &key, { current in
+            bpf_map_get_next_key(fd, hasKey ? current : nil, &next)
+        }) == 0 {
+            hasKey = true
+            key = next
+            if bpf_map_lookup_elem(fd, &key, &record) == 0 && record.boot_ns < cutoff { expired.append(key) }
+        }
+        for var cookie in expired where bpf_map_lookup_elem(fd, &cookie, &record) == 0 {
+            // Deleted first: a post-bind hook that claims it meanwhile finds nothing.
+            guard bpf_map_delete_elem(fd, &cookie) == 0,
+                  record.ret != Int32(BINDSNOOP_RET_NOT_BOUND_UNWANTED.rawValue) else { continue }
+            withUnsafeBytes(of: &record) { body($0) }
         }
     }
 

@@ -11,13 +11,15 @@ enum KernelContract {
     static let lostMap = "lost"
     /// The calls in flight between entry and return (kprobe mode, the tracepoint pair).
     static let pendingMap = "pending"
+    /// cgroup mode: requests no post-bind hook has claimed yet, by socket cookie.
+    static let requestedMap = "requested"
     /// The cgroup of `--cgroup`.
     static let cgroupFilterMap = "cgroup_filter"
     /// `const volatile struct bindsnoop_config config`, in `.rodata`.
     static let configVariable = "config"
     static let rodataSection = ".rodata"
 
-    static var maps: [String] { [eventsMap, lostMap, pendingMap, cgroupFilterMap] }
+    static var maps: [String] { [eventsMap, lostMap, pendingMap, requestedMap, cgroupFilterMap] }
 
     /// Every program of the object, each in one mode's set.
     static var programs: [String] { ProbeMode.allCases.flatMap { mode in mode.programSets.flatMap { $0 } } }

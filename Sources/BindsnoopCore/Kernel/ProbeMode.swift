@@ -1,6 +1,7 @@
 import CBindsnoop
 
-/// How the kernel program sees bind(): the three attach modes, best first.
+/// How the kernel program sees bind(): the attach modes, the full-fidelity
+/// ones best first, then `cgroup` (chosen only by name).
 public enum ProbeMode: String, CaseIterable, Sendable {
     /// fexit on inet_bind/inet6_bind: cheapest, sees io_uring binds; needs BPF trampolines.
     case fentry
@@ -9,6 +10,11 @@ public enum ProbeMode: String, CaseIterable, Sendable {
     /// The syscalls:sys_exit_bind tracepoint (with sys_enter_bind before
     /// 5.15): works nearly everywhere; misses io_uring binds.
     case tracepoint
+    /// The cgroup socket-address hooks (bind4/6, post_bind4/6) at the cgroup
+    /// v2 root: run only inside inet_bind, whatever the path (io_uring,
+    /// 32-bit); a failed bind is seen as "requested, never bound", its
+    /// errno unknown.
+    case cgroup
 
     /// The programs of bpf/bindsnoop.bpf.c this mode may load, one set per
     /// variant (`TracepointVariant`); the mode loads one set.
@@ -17,6 +23,7 @@ public enum ProbeMode: String, CaseIterable, Sendable {
         case .fentry: [["fexit_inet_bind", "fexit_inet6_bind"]]
         case .kprobe: [["kprobe_inet_bind", "kprobe_inet6_bind", "kretprobe_inet_bind", "kretprobe_inet6_bind"]]
         case .tracepoint: TracepointVariant.allCases.map(\.programs)
+        case .cgroup: [["cgroup_bind4", "cgroup_bind6", "cgroup_post_bind4", "cgroup_post_bind6"]]
         }
     }
 
@@ -25,12 +32,13 @@ public enum ProbeMode: String, CaseIterable, Sendable {
         case BINDSNOOP_PROBE_FENTRY.rawValue: self = .fentry
         case BINDSNOOP_PROBE_KPROBE.rawValue: self = .kprobe
         case BINDSNOOP_PROBE_TRACEPOINT.rawValue: self = .tracepoint
+        case BINDSNOOP_PROBE_CGROUP.rawValue: self = .cgroup
         default: return nil
         }
     }
 }
 
-/// `--probe`: one mode, or the first of all that loads and attaches.
+/// `--probe`: one mode, or the first full-fidelity one that loads and attaches.
 public enum ProbeSelection: Sendable, Equatable {
     case auto
     case only(ProbeMode)
@@ -47,7 +55,7 @@ public enum ProbeSelection: Sendable, Equatable {
 
     public var candidates: [ProbeMode] {
         switch self {
-        case .auto: ProbeMode.allCases
+        case .auto: [.fentry, .kprobe, .tracepoint]
         case .only(let mode): [mode]
         }
     }

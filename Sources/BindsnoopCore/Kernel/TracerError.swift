@@ -32,6 +32,8 @@ public enum TracerError: Error, CustomStringConvertible, Equatable {
             return ": this kernel refuses BPF trampolines; use --probe kprobe or --probe tracepoint"
         case (.kprobe, ENOENT), (.kprobe, EOPNOTSUPP), (.kprobe, EINVAL):
             return ": this kernel has no kprobes (CONFIG_KPROBES); use --probe tracepoint"
+        case (.cgroup, ENOENT):
+            return ": no cgroup v2 hierarchy is mounted; mount one with 'mount -t cgroup2 none /sys/fs/cgroup/unified'"
         case (.tracepoint, ENOENT):
             return ": the syscall tracepoints are missing (CONFIG_FTRACE_SYSCALLS); use --probe fentry or kprobe"
         case (_, EPERM), (_, EACCES):

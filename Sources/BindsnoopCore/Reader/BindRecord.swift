@@ -20,7 +20,13 @@ public struct BindRecord: Sendable {
     }
 
     public var succeeded: Bool { raw.ret == 0 }
-    public var errno: Int32 { -raw.ret }
+    /// The call's errno; nil where the mode never saw the result (cgroup
+    /// mode: requested, never bound; or a port-0 bind under
+    /// IP_BIND_ADDRESS_NO_PORT, whose outcome is unknown).
+    public var errno: Int32? { raw.ret < 0 ? -raw.ret : nil }
+    /// cgroup mode, port-0 bind under IP_BIND_ADDRESS_NO_PORT: no hook tells
+    /// whether it succeeded.
+    public var outcomeUnknown: Bool { raw.ret == Int32(BINDSNOOP_RET_UNKNOWN.rawValue) }
     public var family: Int32 { Int32(raw.family) }
     public var probe: ProbeMode? { ProbeMode(kernelValue: raw.probe) }
 

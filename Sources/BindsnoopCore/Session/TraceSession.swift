@@ -66,6 +66,7 @@ public final class TraceSession {
         var nextTick = monotonicSeconds() + 1
         var reason: StopReason?
         var lastEventAt = -Double.infinity
+        var lastSweep = monotonicSeconds()
         while reason == nil {
             let now = monotonicSeconds()
             var timeout = nextTick - now
@@ -86,6 +87,10 @@ public final class TraceSession {
             }
             let before = reader.pointee.eventsRead + reader.pointee.malformed
             if try consume(ring, reader) { reason = .maxEvents }
+            if reason == nil, monotonicSeconds() - lastSweep >= Self.sweepInterval {
+                if try sweepUnclaimed(reader, olderThan: Self.sweepInterval / 2) { reason = .maxEvents }
+                lastSweep = monotonicSeconds()
+            }
             if reader.pointee.eventsRead + reader.pointee.malformed != before { lastEventAt = monotonicSeconds() }
             let tick = monotonicSeconds() >= nextTick
             if tick {
@@ -103,7 +108,10 @@ public final class TraceSession {
 
     /// Drains what the kernel still holds, reports loss, flushes every sink.
     private func finish(ring: OpaquePointer, reader: UnsafeMutablePointer<Reader>, reason: StopReason) throws(SinkError) {
-        if reason != .maxEvents { _ = try consume(ring, reader) }
+        if reason != .maxEvents {
+            _ = try consume(ring, reader)
+            _ = try sweepUnclaimed(reader, olderThan: 0)
+        }
         reportKernelLoss(reader)
         reader.pointee.finish()
         try flush(reader)
@@ -125,6 +133,27 @@ public final class TraceSession {
             guard result == Reader.batchFull else { return false }
             try flush(reader)
         }
+    }
+
+    /// cgroup mode: how often the binds no post-bind hook claimed are looked
+    /// for (while the loop runs; at least once a second when idle).
+    static let sweepInterval = 0.1
+
+    /// cgroup mode: reports the binds that failed (requested, never bound);
+    /// true once `maxEvents` is reached.
+    private func sweepUnclaimed(_ reader: UnsafeMutablePointer<Reader>, olderThan age: Double) throws(SinkError) -> Bool {
+        var stop = false
+        var full = false
+        tracer.takeUnclaimedRequests(olderThan: age) { record in
+            guard !stop else { return }
+            switch reader.pointee.handle(record) {
+            case Reader.stopConsuming: stop = true
+            case Reader.batchFull: full = true
+            default: break
+            }
+        }
+        if full { try flush(reader) }
+        return stop
     }
 
     private func reportKernelLoss(_ reader: UnsafeMutablePointer<Reader>) {

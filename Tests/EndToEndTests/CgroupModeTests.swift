@@ -1,0 +1,107 @@
+import Foundation
+import Testing
+
+/// `--probe cgroup`: the cgroup socket-address hooks at the cgroup v2 root.
+/// They run inside inet_bind whatever led there, so io_uring and 32-bit
+/// binds are reported; a failed bind is "requested, never bound" (no errno).
+@Suite(.serialized) struct CgroupModeTests {
+    static func port() -> Int { Int.random(in: 20_000...59_999) }
+
+    func mine(_ events: [[String: Any]], _ run: Finished) -> [[String: Any]] {
+        events.filter { $0.path("process.pid") as? Int == Int(run.pid) }
+    }
+
+    /// Success and failure, through bind(2), io_uring and a 32-bit program,
+    /// each reported exactly once.
+    @Test(.root) func everyPathIsReportedOnce() throws {
+        let (plain, uring, compat) = (Self.port(), Self.port(), Self.port())
+        let bind32 = try buildBind32()
+        let tracer = try Tracer(["--probe", "cgroup"])
+        let conflict = try run(Harness.bindgen, ["--port", "\(plain)", "--count", "2", "--keep"])
+        let submitted = try run(Harness.bindgen, ["--io-uring", "--port", "\(uring)", "--count", "2", "--keep"])
+        let thirtyTwo = try run(bind32, ["\(compat)"])
+        let v6 = try run(Harness.bindgen, ["--family", "6", "--proto", "udp", "--addr", "::1"])
+        #expect(tracer.stop() == 0)
+        #expect(tracer.stderr.contains("in cgroup mode"))
+
+        let events = tracer.events()
+        #expect(conflict.bindResults == ["ok \(plain)", "err 98"])
+        let plainEvents = mine(events, conflict)
+        #expect(plainEvents.map { $0.path("event.outcome") as? String } == ["success", "failure"])
+        #expect(plainEvents.first?.path("server.port") as? Int == plain)
+        #expect(plainEvents.first?.path("bind.return_value") as? Int == 0)
+        #expect(plainEvents.last?.path("bind.requested.port") as? Int == plain)
+        #expect(plainEvents.last?["error"] == nil, "cgroup mode never sees the errno: no error.code")
+        #expect(plainEvents.last?.path("bind.return_value") == nil)
+        #expect(plainEvents.allSatisfy { $0.path("bind.probe") as? String == "cgroup" })
+
+        if submitted.bindResults.first?.hasPrefix("ok") == true {
+            #expect(submitted.bindResults == ["ok \(uring)", "err 98"])
+            #expect(mine(events, submitted).map { $0.path("event.outcome") as? String } == ["success", "failure"],
+                    "io_uring binds, once each")
+        } else {
+            print("cgroup mode: IORING_OP_BIND not supported by this kernel (\(submitted.bindResults))")
+        }
+
+        #expect(thirtyTwo.bindResults == ["ok \(compat)", "err 98"], "\(thirtyTwo.stdout)\(thirtyTwo.stderr)")
+        let compatEvents = mine(events, thirtyTwo)
+        #expect(compatEvents.map { $0.path("event.outcome") as? String } == ["success", "failure"], "32-bit binds, once each")
+        #expect(compatEvents.first?.path("server.ip") as? String == "127.0.0.1")
+
+        let v6Events = mine(events, v6)
+        #expect(v6Events.count == 1)
+        #expect(v6Events.first?.path("server.ip") as? String == "::1")
+        #expect(v6Events.first?.path("network.transport") as? String == "udp")
+        #expect((v6Events.first?.path("server.port") as? Int ?? 0) > 0)
+
+        let sequences = events.compactMap { $0.path("event.sequence") as? Int }
+        #expect(sequences == Array(1...max(sequences.count, 1)).prefix(sequences.count).map { $0 })
+        try validateAgainstSchema(tracer.lines)
+    }
+
+    /// A port-0 bind under IP_BIND_ADDRESS_NO_PORT runs no post-bind hook
+    /// whether or not it succeeds: reported once, outcome unknown.
+    @Test(.root) func deferredPortIsUnknown() throws {
+        let tracer = try Tracer(["--probe", "cgroup"])
+        let deferred = try run(Harness.bindgen, ["--opt", "bind_address_no_port", "--addr", "127.0.0.1"])
+        #expect(tracer.stop() == 0)
+        let events = mine(tracer.events(), deferred)
+        #expect(events.count == 1)
+        #expect(events.first?.path("event.outcome") as? String == "unknown")
+        #expect(events.first?.path("bind.options") as? [String] == ["bind_address_no_port"])
+        try validateAgainstSchema(tracer.lines)
+    }
+
+    /// The pid, port and outcome filters apply in the kernel programs.
+    @Test(.root) func filtersApply() throws {
+        let (a, b) = (Self.port(), Self.port())
+        let byPort = try Tracer(["--probe", "cgroup", "-P", "\(a)"])
+        let wanted = try run(Harness.bindgen, ["--port", "\(a)", "--count", "2", "--keep"])
+        let other = try run(Harness.bindgen, ["--port", "\(b)", "--count", "2", "--keep"])
+        #expect(byPort.stop() == 0)
+        let portEvents = byPort.events()
+        #expect(mine(portEvents, wanted).count == 2, "success and failure on the filtered port")
+        #expect(mine(portEvents, other).isEmpty)
+
+        let failures = try Tracer(["--probe", "cgroup", "--outcome", "failure"])
+        let mixed = try run(Harness.bindgen, ["--port", "\(Self.port())", "--count", "2", "--keep"])
+        #expect(failures.stop() == 0)
+        #expect(mine(failures.events(), mixed).map { $0.path("event.outcome") as? String } == ["failure"])
+
+        let byPid = try Tracer(["--probe", "cgroup", "--pid", "1"])
+        let unseen = try run(Harness.bindgen, ["--port", "0"])
+        #expect(byPid.stop() == 0)
+        #expect(mine(byPid.events(), unseen).isEmpty)
+    }
+
+    /// Tests/tools/bind32.c, built as a 32-bit program (gcc-multilib).
+    func buildBind32() throws -> URL {
+        let output = Harness.temporaryFile("bind32")
+        let source = Harness.packageDirectory.appending(path: "Tests/tools/bind32.c")
+        let built = try run(URL(fileURLWithPath: "/usr/bin/gcc"), ["-m32", "-O2", "-o", output.path, source.path])
+        guard built.status == 0 else {
+            throw HarnessError.failed("gcc -m32 failed (install gcc-multilib): \(built.stderr)")
+        }
+        return output
+    }
+}
