@@ -178,9 +178,11 @@ public final class BPFTracer {
 
     /// cgroup mode: the binds no post-bind hook claimed within `age` seconds
     /// of their request (they failed), removed from the kernel's table and
-    /// handed to `body` as records. Other modes: nothing.
-    public func takeUnclaimedRequests(olderThan age: Double, _ body: (UnsafeRawBufferPointer) -> Void) {
-        guard mode == .cgroup, let map = bpf_object__find_map_by_name(object, KernelContract.requestedMap) else { return }
+    /// handed to `body` as records. Other modes: nothing. False when the
+    /// table cannot be read: kernels before 6.5 refuse bpf(2) map calls once
+    /// bindsnoop has dropped its privileges (`--user`).
+    public func takeUnclaimedRequests(olderThan age: Double, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
+        guard mode == .cgroup, let map = bpf_object__find_map_by_name(object, KernelContract.requestedMap) else { return true }
         let fd = bpf_map__fd(map)
         var now = timespec()
         clock_gettime(CLOCK_BOOTTIME, &now)
@@ -197,12 +199,14 @@ public final class BPFTracer {
             key = next
             if bpf_map_lookup_elem(fd, &key, &record) == 0 && record.boot_ns < cutoff { expired.append(key) }
         }
+        if errno == EPERM || errno == EACCES { return false }
         for var cookie in expired where bpf_map_lookup_elem(fd, &cookie, &record) == 0 {
             // Deleted first: a post-bind hook that claims it meanwhile finds nothing.
             guard bpf_map_delete_elem(fd, &cookie) == 0,
                   record.ret != Int32(BINDSNOOP_RET_NOT_BOUND_UNWANTED.rawValue) else { continue }
             withUnsafeBytes(of: &record) { body($0) }
         }
+        return true
     }
 
     /// Events the kernel could not deliver since load.

@@ -26,6 +26,7 @@ public final class TraceSession {
     private let limits: SessionLimits
     private let logger: Logger
     private var lostReported: UInt64 = 0
+    private var warnedUnreadableRequests = false
 
     public init(tracer: BPFTracer, sinks: [Sink], limits: SessionLimits, logger: Logger) {
         self.tracer = tracer
@@ -144,7 +145,7 @@ public final class TraceSession {
     private func sweepUnclaimed(_ reader: UnsafeMutablePointer<Reader>, olderThan age: Double) throws(SinkError) -> Bool {
         var stop = false
         var full = false
-        tracer.takeUnclaimedRequests(olderThan: age) { record in
+        let readable = tracer.takeUnclaimedRequests(olderThan: age) { record in
             guard !stop else { return }
             switch reader.pointee.handle(record) {
             case Reader.stopConsuming: stop = true
@@ -153,6 +154,10 @@ public final class TraceSession {
             }
         }
         if full { try flush(reader) }
+        if !readable && !warnedUnreadableRequests {
+            warnedUnreadableRequests = true
+            logger.warning("cgroup mode: failed binds cannot be reported after dropping privileges on this kernel (before 6.5); run without --user to see them")
+        }
         return stop
     }
 
