@@ -16,6 +16,10 @@
  *               the port is taken) report it as a success. What no post-bind
  *               hook claims, user space reports as failed (errno unknown).
  *               Runs only inside bind: no cost to other system calls.
+ *               In tracepoint mode, where the kernel allows it, the same four
+ *               programs run beside the tracepoint and report only the binds
+ *               that did not come through the 64-bit bind(2) system call
+ *               (io_uring, 32-bit programs, the kernel).
  *
  * Kernel types are in kernel_types.bpf.h (CO-RE, no vmlinux.h), the reads
  * of sockets and tasks in read_kernel.bpf.h; this file holds the maps, the
@@ -407,6 +411,18 @@ static __always_inline void submit_copy(const struct bind_event *record)
 	bpf_ringbuf_submit(e, wakeup_flags(e->boot_ns));
 }
 
+/* The x86-64 bind(2) system call, which the tracepoint reports. A 32-bit
+ * program's bind is socketcall (102) or i386 bind (361); an io_uring bind
+ * runs under io_uring_enter or in an io-wq worker. */
+#define NR_BIND_X86_64 49
+
+static __always_inline bool in_bind_syscall(void)
+{
+	struct pt_regs___kernel *regs = (struct pt_regs___kernel *)bpf_task_pt_regs(bpf_get_current_task_btf());
+
+	return regs->orig_ax == NR_BIND_X86_64;
+}
+
 /* Every cgroup program allows the call (returns 1): bindsnoop only watches. */
 static __always_inline int on_cgroup_bind(struct bpf_sock_addr *ctx, bool v6)
 {
@@ -415,6 +431,8 @@ static __always_inline int on_cgroup_bind(struct bpf_sock_addr *ctx, bool v6)
 	__u64 cookie;
 
 	if (!task_selected())
+		return 1;
+	if (config.cgroup_skips_bind_syscall && in_bind_syscall())
 		return 1;
 	fill_task_helpers(&e);
 	e.boot_ns = bpf_ktime_get_boot_ns();

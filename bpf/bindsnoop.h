@@ -77,6 +77,9 @@ struct bindsnoop_config {
 	__u32 uid;              /* (__u32)-1: any */
 	__u8 filter_cgroup;
 	__u8 outcome;           /* enum bindsnoop_outcome_filter */
+	/* Tracepoint mode with the cgroup hooks beside it: they leave the
+	 * 64-bit bind(2) system call to the tracepoint. */
+	__u8 cgroup_skips_bind_syscall;
 	__u16 port_count;       /* 0: any port */
 	__u16 ports[BINDSNOOP_MAX_PORTS];
 	/* Wake-ups: a reader that has caught up is woken at once, but at most

@@ -138,6 +138,7 @@ struct pt_regs___kernel {
 	unsigned long di;
 	unsigned long si;
 	unsigned long dx;
+	unsigned long orig_ax;
 } __attribute__((preserve_access_index));
 
 /* Layout of the syscalls:sys_{enter,exit}_bind tracepoint records. */

@@ -4,6 +4,7 @@ import Testing
 /// `--probe cgroup`: the cgroup socket-address hooks at the cgroup v2 root.
 /// They run inside inet_bind whatever led there, so io_uring and 32-bit
 /// binds are reported; a failed bind is "requested, never bound" (no errno).
+/// The tracepoint mode runs the same hooks beside it for what skips bind(2).
 @Suite(.serialized) struct CgroupModeTests {
     static func port() -> Int { Int.random(in: 20_000...59_999) }
 
@@ -12,17 +13,21 @@ import Testing
     }
 
     /// Success and failure, through bind(2), io_uring and a 32-bit program,
-    /// each reported exactly once.
-    @Test(.root) func everyPathIsReportedOnce() throws {
+    /// each reported exactly once: in cgroup mode, and in tracepoint mode
+    /// (bind(2) by the tracepoint with its errno, the others by the hooks).
+    @Test(.root, arguments: ["cgroup", "tracepoint"]) func everyPathIsReportedOnce(mode: String) throws {
         let (plain, uring, compat) = (Self.port(), Self.port(), Self.port())
         let bind32 = try buildBind32()
-        let tracer = try Tracer(["--probe", "cgroup"])
+        let tracer = try Tracer(["--probe", mode])
+        if mode == "tracepoint" {
+            try #require(tracer.stderr.contains("cgroup_bind4"), "this kernel runs the cgroup hooks beside the tracepoint: \(tracer.stderr)")
+        }
         let conflict = try run(Harness.bindgen, ["--port", "\(plain)", "--count", "2", "--keep"])
         let submitted = try run(Harness.bindgen, ["--io-uring", "--port", "\(uring)", "--count", "2", "--keep"])
         let thirtyTwo = try run(bind32, ["\(compat)"])
         let v6 = try run(Harness.bindgen, ["--family", "6", "--proto", "udp", "--addr", "::1"])
         #expect(tracer.stop() == 0)
-        #expect(tracer.stderr.contains("in cgroup mode"))
+        #expect(tracer.stderr.contains("in \(mode) mode"))
 
         let events = tracer.events()
         #expect(conflict.bindResults == ["ok \(plain)", "err 98"])
@@ -31,14 +36,19 @@ import Testing
         #expect(plainEvents.first?.path("server.port") as? Int == plain)
         #expect(plainEvents.first?.path("bind.return_value") as? Int == 0)
         #expect(plainEvents.last?.path("bind.requested.port") as? Int == plain)
-        #expect(plainEvents.last?["error"] == nil, "cgroup mode never sees the errno: no error.code")
-        #expect(plainEvents.last?.path("bind.return_value") == nil)
-        #expect(plainEvents.allSatisfy { $0.path("bind.probe") as? String == "cgroup" })
+        #expect(plainEvents.allSatisfy { $0.path("bind.probe") as? String == mode })
+        if mode == "cgroup" {
+            #expect(plainEvents.last?["error"] == nil, "cgroup mode never sees the errno: no error.code")
+            #expect(plainEvents.last?.path("bind.return_value") == nil)
+        } else {
+            #expect(plainEvents.last?.path("error.code") as? String == "EADDRINUSE")
+        }
 
         if submitted.bindResults.first?.hasPrefix("ok") == true {
             #expect(submitted.bindResults == ["ok \(uring)", "err 98"])
             #expect(mine(events, submitted).map { $0.path("event.outcome") as? String } == ["success", "failure"],
                     "io_uring binds, once each")
+            #expect(mine(events, submitted).allSatisfy { $0.path("bind.probe") as? String == "cgroup" })
         } else {
             print("cgroup mode: IORING_OP_BIND not supported by this kernel (\(submitted.bindResults))")
         }
@@ -47,9 +57,11 @@ import Testing
         let compatEvents = mine(events, thirtyTwo)
         #expect(compatEvents.map { $0.path("event.outcome") as? String } == ["success", "failure"], "32-bit binds, once each")
         #expect(compatEvents.first?.path("server.ip") as? String == "127.0.0.1")
+        #expect(compatEvents.allSatisfy { $0.path("bind.probe") as? String == "cgroup" })
 
         let v6Events = mine(events, v6)
         #expect(v6Events.count == 1)
+        #expect(v6Events.first?.path("bind.probe") as? String == mode)
         #expect(v6Events.first?.path("server.ip") as? String == "::1")
         #expect(v6Events.first?.path("network.transport") as? String == "udp")
         #expect((v6Events.first?.path("server.port") as? Int ?? 0) > 0)

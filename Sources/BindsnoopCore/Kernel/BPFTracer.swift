@@ -56,8 +56,8 @@ public final class BPFTracer {
         var failures: [TracerError] = []
         for mode in selection.candidates {
             do {
-                let tracer = try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes,
-                                         entryExit: entryExit, objectBytes: objectBytes)
+                let tracer = try attemptWithCgroupHooks(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes,
+                                                        entryExit: entryExit, objectBytes: objectBytes, logger: logger)
                 // Loading parsed the kernel's BTF (megabytes) and freed it;
                 // without this, glibc keeps that memory for good.
                 bindsnoop_release_free_memory()
@@ -73,17 +73,43 @@ public final class BPFTracer {
         throw .noModeAttached(failures)
     }
 
+    /// The tracepoint mode never sees binds that skip the bind(2) system
+    /// call (io_uring, 32-bit programs): where the kernel lets cgroup
+    /// programs read the saved registers, the cgroup hooks run beside it for
+    /// those. If they cannot attach, the tracepoint alone, with a warning.
+    private static func attemptWithCgroupHooks(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32,
+                                               entryExit: Bool, objectBytes: Data, logger: Logger) throws(TracerError) -> BPFTracer {
+        guard mode == .tracepoint,
+              libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_task_pt_regs, nil) == 1 else {
+            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, entryExit: entryExit,
+                               cgroupHooks: false, objectBytes: objectBytes)
+        }
+        do {
+            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, entryExit: entryExit,
+                               cgroupHooks: true, objectBytes: objectBytes)
+        } catch {
+            if case .cgroup = error { throw error }
+            logger.warning("tracepoint mode without the cgroup hooks: io_uring and 32-bit binds will not be seen",
+                           metadata: ["reason": "\(error)"])
+            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, entryExit: entryExit,
+                               cgroupHooks: false, objectBytes: objectBytes)
+        }
+    }
+
     private static func attempt(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32, entryExit: Bool,
-                                objectBytes: Data) throws(TracerError) -> BPFTracer {
+                                cgroupHooks: Bool, objectBytes: Data) throws(TracerError) -> BPFTracer {
         if mode == .tracepoint { try Tracefs.ensureMounted() }
-        let programs = programNames(for: mode, entryExit: entryExit)  // the probe loads a program: once
+        let cgroupPrograms = ProbeMode.cgroup.programSets[0]
+        // the probe loads a program: once
+        let programs = programNames(for: mode, entryExit: entryExit) + (cgroupHooks ? cgroupPrograms : [])
         // libbpf keeps pointers into the object bytes until load returns.
         let opened: Result<OpaquePointer, TracerError> = objectBytes.withUnsafeBytes { bytes in
             guard let object = bindsnoop_open_object(bytes.baseAddress, bytes.count, "bindsnoop") else {
                 return .failure(.objectRejected(errno: errno))
             }
             do throws(TracerError) {
-                try configure(object, mode: mode, programs: programs, filter: filter, ringBufferBytes: ringBufferBytes)
+                try configure(object, mode: mode, programs: programs, filter: filter, ringBufferBytes: ringBufferBytes,
+                              cgroupSkipsBindSyscall: mode != .cgroup && cgroupHooks)
                 let err = bpf_object__load(object)
                 if err != 0 {
                     throw .modeFailed(mode, stage: "loading", errno: -err)
@@ -98,11 +124,12 @@ public final class BPFTracer {
         var links: [OpaquePointer] = []
         do throws(TracerError) {
             try fillCgroupFilter(object, path: filter.cgroupPath)
-            let root = mode == .cgroup ? try openCgroupRoot() : -1
+            let root = mode == .cgroup || cgroupHooks ? try openCgroupRoot(mode) : -1
             defer { if root >= 0 { close(root) } }
             for name in programs {
+                let atRoot = cgroupPrograms.contains(name)
                 guard let program = bpf_object__find_program_by_name(object, name),
-                      let link = root >= 0 ? bpf_program__attach_cgroup(program, root) : bpf_program__attach(program) else {
+                      let link = atRoot ? bpf_program__attach_cgroup(program, root) : bpf_program__attach(program) else {
                     throw .modeFailed(mode, stage: "attaching \(name)", errno: errno == 0 ? ENOENT : errno)
                 }
                 links.append(link)
@@ -122,7 +149,7 @@ public final class BPFTracer {
 
     /// Before load: only `programs`, the filters, the ring size.
     private static func configure(_ object: OpaquePointer, mode: ProbeMode, programs: [String], filter: KernelFilter,
-                                  ringBufferBytes: UInt32) throws(TracerError) {
+                                  ringBufferBytes: UInt32, cgroupSkipsBindSyscall: Bool) throws(TracerError) {
         let wanted = Set(programs)
         var program = bpf_object__next_program(object, nil)
         while let current = program {
@@ -145,6 +172,7 @@ public final class BPFTracer {
         var config = filter.kernelConfig
         config.wakeup_interval_ns = UInt64(wakeupInterval * 1e9)
         config.wakeup_bytes = UInt64(ringBufferBytes / 8)
+        config.cgroup_skips_bind_syscall = cgroupSkipsBindSyscall ? 1 : 0
         initial.withUnsafeMutableBytes { $0.storeBytes(of: config, toByteOffset: offset, as: bindsnoop_config.self) }
         guard bpf_map__set_initial_value(rodata, initial, size) == 0 else {
             throw .objectRejected(errno: EINVAL)
@@ -154,12 +182,12 @@ public final class BPFTracer {
     /// cgroup mode attaches at the root of the cgroup v2 hierarchy (every
     /// socket's cgroup descends from it; programs attached lower with
     /// BPF_F_ALLOW_OVERRIDE would hide theirs from it).
-    private static func openCgroupRoot() throws(TracerError) -> Int32 {
+    private static func openCgroupRoot(_ mode: ProbeMode) throws(TracerError) -> Int32 {
         guard let mount = ContainerResolver.cgroup2Mount() else {
-            throw .modeFailed(.cgroup, stage: "finding the cgroup v2 hierarchy", errno: ENOENT)
+            throw .modeFailed(mode, stage: "finding the cgroup v2 hierarchy", errno: ENOENT)
         }
         let fd = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        guard fd >= 0 else { throw .modeFailed(.cgroup, stage: "opening \(mount)", errno: errno) }
+        guard fd >= 0 else { throw .modeFailed(mode, stage: "opening \(mount)", errno: errno) }
         return fd
     }
 
@@ -176,13 +204,14 @@ public final class BPFTracer {
         }
     }
 
-    /// cgroup mode: the binds no post-bind hook claimed within `age` seconds
+    /// The cgroup hooks (cgroup mode, or beside the tracepoint): the binds no post-bind hook claimed within `age` seconds
     /// of their request (they failed), removed from the kernel's table and
     /// handed to `body` as records. Other modes: nothing. False when the
     /// table cannot be read: kernels before 6.5 refuse bpf(2) map calls once
     /// bindsnoop has dropped its privileges (`--user`).
     public func takeUnclaimedRequests(olderThan age: Double, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        guard mode == .cgroup, let map = bpf_object__find_map_by_name(object, KernelContract.requestedMap) else { return true }
+        guard programs.contains(ProbeMode.cgroup.programSets[0][0]),
+              let map = bpf_object__find_map_by_name(object, KernelContract.requestedMap) else { return true }
         let fd = bpf_map__fd(map)
         var now = timespec()
         clock_gettime(CLOCK_BOOTTIME, &now)
