@@ -430,11 +430,14 @@ static __always_inline int on_cgroup_bind(struct bpf_sock_addr *ctx, bool v6)
 	struct sock_view v;
 	__u64 cookie;
 
-	if (!task_selected())
-		return 1;
 	if (config.cgroup_skips_bind_syscall && in_bind_syscall())
 		return 1;
-	fill_task_helpers(&e);
+	if (!task_selected())
+		return 1;
+	if (config.cgroup_direct)
+		fill_task_btf(&e, bpf_get_current_task_btf());
+	else
+		fill_task_helpers(&e);
 	e.boot_ns = bpf_ktime_get_boot_ns();
 	e.probe = BINDSNOOP_PROBE_CGROUP;
 	e.requested_family = ctx->user_family;
@@ -447,9 +450,15 @@ static __always_inline int on_cgroup_bind(struct bpf_sock_addr *ctx, bool v6)
 		e.requested_len = 16; /* sizeof(struct sockaddr_in) */
 		__builtin_memcpy(e.requested_addr, (__u32[1]){ ctx->user_ip4 }, 4);
 	}
-	if (!view_socket(kernel_sock(ctx->sk), &v, false))
-		return 1;
-	fill_socket(&e, &v, false);
+	if (config.cgroup_direct) {
+		if (!view_socket(bpf_rdonly_cast(kernel_sock(ctx->sk), bpf_core_type_id_kernel(struct sock)), &v, true))
+			return 1;
+		fill_socket(&e, &v, true);
+	} else {
+		if (!view_socket(kernel_sock(ctx->sk), &v, false))
+			return 1;
+		fill_socket(&e, &v, false);
+	}
 	e.bound_port = 0;
 	__builtin_memset(e.bound_addr, 0, sizeof(e.bound_addr));
 	if (e.requested_port == 0 && (e.options & BINDSNOOP_OPT_BIND_ADDRESS_NO_PORT)) {
@@ -471,24 +480,31 @@ static __always_inline int on_cgroup_bind(struct bpf_sock_addr *ctx, bool v6)
 	return 1;
 }
 
-static __always_inline int on_cgroup_post_bind(struct bpf_sock *ctx)
+/* The request, now bound: the address and port from the hook's context (the
+ * rest was read at the request; bind() changes neither options nor device). */
+static __always_inline int on_cgroup_post_bind(struct bpf_sock *ctx, bool v6)
 {
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-	struct bind_event *e;
-	struct sock_view v;
+	struct bind_event *e, *out;
+	__u64 cookie;
 
+	if (config.cgroup_skips_bind_syscall && in_bind_syscall())
+		return 1;
+	cookie = bpf_get_socket_cookie(ctx);
 	e = bpf_map_lookup_elem(&requested, &cookie);
 	if (!e)
 		return 1;
-	if (outcome_selected(0) && view_socket(kernel_sock(ctx), &v, false) &&
-	    port_selected(e->requested_port, bound_port(&v, false))) {
-		struct bind_event *out = bpf_ringbuf_reserve(&events, sizeof(*out), 0);
-
+	if (outcome_selected(0) && port_selected(e->requested_port, ctx->src_port)) {
+		out = bpf_ringbuf_reserve(&events, sizeof(*out), 0);
 		if (out) {
 			__builtin_memcpy(out, e, sizeof(*out));
-			fill_socket(out, &v, false);
 			out->ret = 0;
 			out->boot_ns = bpf_ktime_get_boot_ns();
+			out->bound_port = ctx->src_port;
+			if (v6)
+				__builtin_memcpy(out->bound_addr, (__u32[4]){ ctx->src_ip6[0], ctx->src_ip6[1], ctx->src_ip6[2],
+									     ctx->src_ip6[3] }, 16);
+			else
+				__builtin_memcpy(out->bound_addr, (__u32[1]){ ctx->src_ip4 }, 4);
 			bpf_ringbuf_submit(out, wakeup_flags(out->boot_ns));
 		} else {
 			count_lost();
@@ -513,11 +529,11 @@ int cgroup_bind6(struct bpf_sock_addr *ctx)
 SEC("cgroup/post_bind4")
 int cgroup_post_bind4(struct bpf_sock *ctx)
 {
-	return on_cgroup_post_bind(ctx);
+	return on_cgroup_post_bind(ctx, false);
 }
 
 SEC("cgroup/post_bind6")
 int cgroup_post_bind6(struct bpf_sock *ctx)
 {
-	return on_cgroup_post_bind(ctx);
+	return on_cgroup_post_bind(ctx, true);
 }

@@ -80,6 +80,9 @@ struct bindsnoop_config {
 	/* Tracepoint mode with the cgroup hooks beside it: they leave the
 	 * 64-bit bind(2) system call to the tracepoint. */
 	__u8 cgroup_skips_bind_syscall;
+	/* The cgroup hooks read the socket and the task through typed pointers
+	 * (bpf_rdonly_cast, bpf_get_current_task_btf: 6.2+), not probe reads. */
+	__u8 cgroup_direct;
 	__u16 port_count;       /* 0: any port */
 	__u16 ports[BINDSNOOP_MAX_PORTS];
 	/* Wake-ups: a reader that has caught up is woken at once, but at most

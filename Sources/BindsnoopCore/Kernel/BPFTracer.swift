@@ -14,6 +14,8 @@ public final class BPFTracer {
     private let lostCounter: UnsafeMutableRawPointer
     /// The BPF_MAP_TYPE_RINGBUF map to read events from.
     public let ringBufferMapFD: Int32
+    /// The cgroup hooks' table of unclaimed requests, where they run.
+    private let requestedMapFD: Int32?
 
     private init(mode: ProbeMode, programs: [String], object: OpaquePointer, links: [OpaquePointer]) throws(TracerError) {
         self.mode = mode
@@ -21,6 +23,8 @@ public final class BPFTracer {
         self.object = object
         self.links = links
         ringBufferMapFD = bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.eventsMap))
+        requestedMapFD = programs.contains(KernelContract.cgroupHookPrograms[0])
+            ? bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.requestedMap)) : nil
         let mapped = mmap(nil, Int(getpagesize()), PROT_READ, MAP_SHARED,
                           bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.lostMap)), 0)
         guard let mapped, mapped != MAP_FAILED else { throw .modeFailed(mode, stage: "mapping the loss counter", errno: errno) }
@@ -99,7 +103,7 @@ public final class BPFTracer {
     private static func attempt(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32, entryExit: Bool,
                                 cgroupHooks: Bool, objectBytes: Data) throws(TracerError) -> BPFTracer {
         if mode == .tracepoint { try Tracefs.ensureMounted() }
-        let cgroupPrograms = ProbeMode.cgroup.programSets[0]
+        let cgroupPrograms = KernelContract.cgroupHookPrograms
         // the probe loads a program: once
         let programs = programNames(for: mode, entryExit: entryExit) + (cgroupHooks ? cgroupPrograms : [])
         // libbpf keeps pointers into the object bytes until load returns.
@@ -173,6 +177,9 @@ public final class BPFTracer {
         config.wakeup_interval_ns = UInt64(wakeupInterval * 1e9)
         config.wakeup_bytes = UInt64(ringBufferBytes / 8)
         config.cgroup_skips_bind_syscall = cgroupSkipsBindSyscall ? 1 : 0
+        if wanted.contains(KernelContract.cgroupHookPrograms[0]) {
+            config.cgroup_direct = bindsnoop_kernel_has_function("bpf_rdonly_cast") != 0 ? 1 : 0
+        }
         initial.withUnsafeMutableBytes { $0.storeBytes(of: config, toByteOffset: offset, as: bindsnoop_config.self) }
         guard bpf_map__set_initial_value(rodata, initial, size) == 0 else {
             throw .objectRejected(errno: EINVAL)
@@ -210,30 +217,28 @@ public final class BPFTracer {
     /// table cannot be read: kernels before 6.5 refuse bpf(2) map calls once
     /// bindsnoop has dropped its privileges (`--user`).
     public func takeUnclaimedRequests(olderThan age: Double, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
-        guard programs.contains(ProbeMode.cgroup.programSets[0][0]),
-              let map = bpf_object__find_map_by_name(object, KernelContract.requestedMap) else { return true }
-        let fd = bpf_map__fd(map)
+        guard let fd = requestedMapFD else { return true }
         var now = timespec()
         clock_gettime(CLOCK_BOOTTIME, &now)
         let cutoff = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec) - UInt64(age * 1e9)
         var key: UInt64 = 0
         var next: UInt64 = 0
-        var expired: [UInt64] = []
         var record = bind_event()
+        var expired: [(cookie: UInt64, record: bind_event)] = []
         var hasKey = false
         while withUnsafeMutablePointer(to: &key, { current in
             bpf_map_get_next_key(fd, hasKey ? current : nil, &next)
         }) == 0 {
             hasKey = true
             key = next
-            if bpf_map_lookup_elem(fd, &key, &record) == 0 && record.boot_ns < cutoff { expired.append(key) }
+            if bpf_map_lookup_elem(fd, &key, &record) == 0 && record.boot_ns < cutoff { expired.append((key, record)) }
         }
         if errno == EPERM || errno == EACCES { return false }
-        for var cookie in expired where bpf_map_lookup_elem(fd, &cookie, &record) == 0 {
+        for var entry in expired {
             // Deleted first: a post-bind hook that claims it meanwhile finds nothing.
-            guard bpf_map_delete_elem(fd, &cookie) == 0,
-                  record.ret != Int32(BINDSNOOP_RET_NOT_BOUND_UNWANTED.rawValue) else { continue }
-            withUnsafeBytes(of: &record) { body($0) }
+            guard bpf_map_delete_elem(fd, &entry.cookie) == 0,
+                  entry.record.ret != Int32(BINDSNOOP_RET_NOT_BOUND_UNWANTED.rawValue) else { continue }
+            withUnsafeBytes(of: &entry.record) { body($0) }
         }
         return true
     }

@@ -21,6 +21,9 @@ enum KernelContract {
 
     static var maps: [String] { [eventsMap, lostMap, pendingMap, requestedMap, cgroupFilterMap] }
 
+    /// The cgroup hooks: the cgroup mode's programs, also run beside the tracepoint.
+    static var cgroupHookPrograms: [String] { ProbeMode.cgroup.programSets[0] }
+
     /// Every program of the object, each in one mode's set.
     static var programs: [String] { ProbeMode.allCases.flatMap { mode in mode.programSets.flatMap { $0 } } }
 
