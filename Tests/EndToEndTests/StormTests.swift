@@ -1,0 +1,32 @@
+import Foundation
+import Testing
+
+/// Issue 11's check: a storm of socket+bind(port 0)+close calls started as
+/// soon as `attached` appears is received in full, in every mode this kernel
+/// allows. Runs where TEST_STORM=1 (the kernel matrix's guests): on the CI
+/// host's 6.18 kernel the BPF programs themselves are not called for a few
+/// percent of such a storm's binds (README, Limits; `scripts/storm-after-attach`
+/// measures it there).
+@Suite(.serialized) struct StormTests {
+    static let enabled = ProcessInfo.processInfo.environment["TEST_STORM"] == "1"
+    static let binds = Int(ProcessInfo.processInfo.environment["TEST_STORM_BINDS"] ?? "") ?? 20_000
+
+    @Test(.root, .enabled(if: enabled, "TEST_STORM=1 runs it (the kernel matrix)"),
+          arguments: ["fentry", "kprobe", "tracepoint", "cgroup"])
+    func stormRightAfterAttachIsReceivedInFull(mode: String) throws {
+        let probe = try run(Harness.bindsnoop, ["--probe", mode, "--duration", "0.3"])
+        guard probe.status == 0 else {
+            print("storm \(mode): mode unavailable here (exit \(probe.status))")
+            return
+        }
+        let tracer = try Tracer(["--probe", mode, "--ring-buffer-size", "64MiB"])
+        let storm = try run(Harness.bindgen, ["--count", "\(Self.binds)", "--quiet", "--summary"])
+        usleep(500_000)
+        #expect(tracer.stop() == 0)
+        let received = tracer.lines.filter { $0.contains("\"pid\":\(storm.pid),") }.count
+        print("storm \(mode): \(received) of \(Self.binds) binds received, \(Self.binds - received) missed")
+        #expect(storm.stdout.contains("\"failures\":0"), "\(storm.stdout)")
+        #expect(received == Self.binds)
+        #expect(tracer.stderr.contains("lost=0"))
+    }
+}
