@@ -85,6 +85,15 @@ struct {
 	__type(value, struct bind_event);
 } requested SEC(".maps");
 
+/* The self-check's slots (enum bindsnoop_self_check_slot): 1 once the
+ * program has run for one of bindsnoop's own binds. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, BINDSNOOP_SEEN_SLOTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} self_checks SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_CGROUP_ARRAY);
 	__uint(max_entries, 1);
@@ -108,6 +117,20 @@ static __always_inline void count_lost(void)
 
 	if (n)
 		__sync_fetch_and_add(n, 1);
+}
+
+/* One of bindsnoop's self-check binds: the program marks its slot and
+ * reports nothing. Before every filter: the check is about the hook. */
+static __always_inline bool is_self_check(__u32 slot)
+{
+	__u32 *seen;
+
+	if (bpf_get_current_pid_tgid() != config.self_pid_tgid)
+		return false;
+	seen = bpf_map_lookup_elem(&self_checks, &slot);
+	if (seen)
+		*seen = 1;
+	return true;
 }
 
 static __always_inline bool task_selected(void)
@@ -273,12 +296,16 @@ static __always_inline int on_fexit(struct socket *sock, const void *uaddr, int 
 SEC("fexit/inet_bind")
 int BPF_PROG(fexit_inet_bind, struct socket *sock, void *uaddr, int addr_len, int ret)
 {
+	if (is_self_check(BINDSNOOP_SEEN_FEXIT4))
+		return 0;
 	return on_fexit(sock, uaddr, addr_len, ret);
 }
 
 SEC("fexit/inet6_bind")
 int BPF_PROG(fexit_inet6_bind, struct socket *sock, void *uaddr, int addr_len, int ret)
 {
+	if (is_self_check(BINDSNOOP_SEEN_FEXIT6))
+		return 0;
 	return on_fexit(sock, uaddr, addr_len, ret);
 }
 
@@ -286,6 +313,8 @@ int BPF_PROG(fexit_inet6_bind, struct socket *sock, void *uaddr, int addr_len, i
 SEC("kprobe/inet_bind")
 int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, void *uaddr, int addr_len)
 {
+	if (is_self_check(BINDSNOOP_SEEN_KPROBE4))
+		return 0;
 	if (task_selected())
 		remember(sock, uaddr, addr_len, false);
 	return 0;
@@ -294,6 +323,8 @@ int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, void *uaddr, int addr_len)
 SEC("kprobe/inet6_bind")
 int BPF_KPROBE(kprobe_inet6_bind, struct socket *sock, void *uaddr, int addr_len)
 {
+	if (is_self_check(BINDSNOOP_SEEN_KPROBE6))
+		return 0;
 	if (task_selected())
 		remember(sock, uaddr, addr_len, false);
 	return 0;
@@ -302,6 +333,8 @@ int BPF_KPROBE(kprobe_inet6_bind, struct socket *sock, void *uaddr, int addr_len
 SEC("kretprobe/inet_bind")
 int BPF_KRETPROBE(kretprobe_inet_bind, int ret)
 {
+	if (is_self_check(BINDSNOOP_SEEN_KRETPROBE4))
+		return 0;
 	report(ret, BINDSNOOP_PROBE_KPROBE);
 	return 0;
 }
@@ -309,6 +342,8 @@ int BPF_KRETPROBE(kretprobe_inet_bind, int ret)
 SEC("kretprobe/inet6_bind")
 int BPF_KRETPROBE(kretprobe_inet6_bind, int ret)
 {
+	if (is_self_check(BINDSNOOP_SEEN_KRETPROBE6))
+		return 0;
 	report(ret, BINDSNOOP_PROBE_KPROBE);
 	return 0;
 }
@@ -327,7 +362,7 @@ static __always_inline int on_sys_exit(struct syscall_exit_ctx *ctx, bool direct
 	struct pending_bind p = {};
 	struct sock_view v;
 
-	if (!task_selected())
+	if (is_self_check(BINDSNOOP_SEEN_TRACEPOINT_EXIT) || !task_selected())
 		return 0;
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs___kernel *)bpf_task_pt_regs(task);
@@ -370,7 +405,7 @@ int tracepoint_sys_enter_bind(struct syscall_enter_ctx *ctx)
 	struct socket *sock;
 	struct sock_view v;
 
-	if (!task_selected())
+	if (is_self_check(BINDSNOOP_SEEN_TRACEPOINT_ENTER) || !task_selected())
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task();
 	fdt = BPF_CORE_READ(task, files, fdt);
@@ -383,6 +418,8 @@ int tracepoint_sys_enter_bind(struct syscall_enter_ctx *ctx)
 SEC("tracepoint/syscalls/sys_exit_bind")
 int tracepoint_sys_exit_bind_pair(struct syscall_exit_ctx *ctx)
 {
+	if (is_self_check(BINDSNOOP_SEEN_TRACEPOINT_EXIT))
+		return 0;
 	report((int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT);
 	return 0;
 }
@@ -430,6 +467,8 @@ static __always_inline int on_cgroup_bind(struct bpf_sock_addr *ctx, bool v6)
 	struct sock_view v;
 	__u64 cookie;
 
+	if (is_self_check(v6 ? BINDSNOOP_SEEN_CGROUP_BIND6 : BINDSNOOP_SEEN_CGROUP_BIND4))
+		return 1;
 	if (config.cgroup_skips_bind_syscall && in_bind_syscall())
 		return 1;
 	if (!task_selected())
@@ -487,6 +526,8 @@ static __always_inline int on_cgroup_post_bind(struct bpf_sock *ctx, bool v6)
 	struct bind_event *e, *out;
 	__u64 cookie;
 
+	if (is_self_check(v6 ? BINDSNOOP_SEEN_CGROUP_POST_BIND6 : BINDSNOOP_SEEN_CGROUP_POST_BIND4))
+		return 1;
 	if (config.cgroup_skips_bind_syscall && in_bind_syscall())
 		return 1;
 	cookie = bpf_get_socket_cookie(ctx);

@@ -39,6 +39,26 @@ enum bindsnoop_option {
 	BINDSNOOP_OPT_REUSEPORT = 1 << 4,
 };
 
+/* The liveness self-check: after attaching, bindsnoop's starting thread
+ * binds UDP sockets (IPv4 and IPv6, port 0) until every attached program
+ * has marked its slot in the self_checks map; those binds are never
+ * reported. A post-bind slot needs a bind that succeeded. */
+enum bindsnoop_self_check_slot {
+	BINDSNOOP_SEEN_FEXIT4,
+	BINDSNOOP_SEEN_FEXIT6,
+	BINDSNOOP_SEEN_KPROBE4,
+	BINDSNOOP_SEEN_KPROBE6,
+	BINDSNOOP_SEEN_KRETPROBE4,
+	BINDSNOOP_SEEN_KRETPROBE6,
+	BINDSNOOP_SEEN_TRACEPOINT_ENTER,
+	BINDSNOOP_SEEN_TRACEPOINT_EXIT,
+	BINDSNOOP_SEEN_CGROUP_BIND4,
+	BINDSNOOP_SEEN_CGROUP_BIND6,
+	BINDSNOOP_SEEN_CGROUP_POST_BIND4,
+	BINDSNOOP_SEEN_CGROUP_POST_BIND6,
+	BINDSNOOP_SEEN_SLOTS,
+};
+
 enum bindsnoop_outcome_filter {
 	BINDSNOOP_OUTCOME_ALL = 0,
 	BINDSNOOP_OUTCOME_SUCCESS = 1,
@@ -91,6 +111,8 @@ struct bindsnoop_config {
 	 * the last wake-up. */
 	__u64 wakeup_interval_ns;
 	__u64 wakeup_bytes;
+	/* The thread that makes the self-check binds (tgid << 32 | tid). */
+	__u64 self_pid_tgid;
 };
 
 #endif

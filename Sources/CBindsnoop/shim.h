@@ -134,4 +134,10 @@ static inline int bindsnoop_open_cgroup(int mount_fd, __u64 id)
 	return (int)syscall(SYS_open_by_handle_at, mount_fd, &handle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+/* The calling thread's id (glibc declares gettid only under _GNU_SOURCE). */
+static inline __u32 bindsnoop_gettid(void)
+{
+	return (__u32)syscall(SYS_gettid);
+}
+
 #endif

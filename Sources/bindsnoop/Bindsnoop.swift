@@ -121,6 +121,7 @@ struct Bindsnoop: ParsableCommand {
             try session.run(reader, signals: signals) {
                 logger.info("attached: tracing bind() in \(tracer.mode.rawValue) mode", metadata: [
                     "mode": "\(tracer.mode.rawValue)", "programs": "\(tracer.programs.joined(separator: ","))",
+                    "live_after_ms": "\(Int((tracer.secondsToLive * 1000).rounded()))",
                     "outputs": "\(sinks.map(\.name).joined(separator: ","))",
                 ])
                 SystemdNotifier.notify("READY=1")

@@ -15,7 +15,7 @@ enum BindsnoopExit {
         case .notPrivileged: noPermission
         case .objectRejected: software
         case .cgroup: usage
-        case .modeFailed, .noModeAttached, .tracefsUnavailable: unavailable
+        case .modeFailed, .noModeAttached, .tracefsUnavailable, .neverLive: unavailable
         }
     }
 }

@@ -16,6 +16,8 @@ public final class BPFTracer {
     public let ringBufferMapFD: Int32
     /// The cgroup hooks' table of unclaimed requests, where they run.
     private let requestedMapFD: Int32?
+    /// Seconds from attaching until every program had seen a bind (`SelfCheck`).
+    public private(set) var secondsToLive = 0.0
 
     private init(mode: ProbeMode, programs: [String], object: OpaquePointer, links: [OpaquePointer]) throws(TracerError) {
         self.mode = mode
@@ -126,6 +128,7 @@ public final class BPFTracer {
         }
         let object = try opened.get()
         var links: [OpaquePointer] = []
+        let tracer: BPFTracer
         do throws(TracerError) {
             try fillCgroupFilter(object, path: filter.cgroupPath)
             let root = mode == .cgroup || cgroupHooks ? try openCgroupRoot(mode) : -1
@@ -138,12 +141,16 @@ public final class BPFTracer {
                 }
                 links.append(link)
             }
-            return try BPFTracer(mode: mode, programs: programs, object: object, links: links)
+            tracer = try BPFTracer(mode: mode, programs: programs, object: object, links: links)
         } catch {
             for link in links { bpf_link__destroy(link) }
             bpf_object__close(object)
             throw error
         }
+        // If it throws, the tracer detaches everything as it goes.
+        let checks = bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.selfChecksMap))
+        tracer.secondsToLive = try SelfCheck.awaitLive(mode: mode, programs: programs, mapFD: checks)
+        return tracer
     }
 
     /// The programs of a mode on this kernel (the tracepoint mode's best variant).
@@ -177,6 +184,7 @@ public final class BPFTracer {
         config.wakeup_interval_ns = UInt64(wakeupInterval * 1e9)
         config.wakeup_bytes = UInt64(ringBufferBytes / 8)
         config.cgroup_skips_bind_syscall = cgroupSkipsBindSyscall ? 1 : 0
+        config.self_pid_tgid = SelfCheck.currentThread
         if wanted.contains(KernelContract.cgroupHookPrograms[0]) {
             config.cgroup_direct = bindsnoop_kernel_has_function("bpf_rdonly_cast") != 0 ? 1 : 0
         }

@@ -13,13 +13,15 @@ enum KernelContract {
     static let pendingMap = "pending"
     /// cgroup mode: requests no post-bind hook has claimed yet, by socket cookie.
     static let requestedMap = "requested"
+    /// The self-check's slots, one per program (`SelfCheck`).
+    static let selfChecksMap = "self_checks"
     /// The cgroup of `--cgroup`.
     static let cgroupFilterMap = "cgroup_filter"
     /// `const volatile struct bindsnoop_config config`, in `.rodata`.
     static let configVariable = "config"
     static let rodataSection = ".rodata"
 
-    static var maps: [String] { [eventsMap, lostMap, pendingMap, requestedMap, cgroupFilterMap] }
+    static var maps: [String] { [eventsMap, lostMap, pendingMap, requestedMap, selfChecksMap, cgroupFilterMap] }
 
     /// The cgroup hooks: the cgroup mode's programs, also run beside the tracepoint.
     static var cgroupHookPrograms: [String] { ProbeMode.cgroup.programSets[0] }

@@ -8,6 +8,8 @@ public enum TracerError: Error, CustomStringConvertible, Equatable {
     case noModeAttached([TracerError])
     case tracefsUnavailable(String)
     case cgroup(path: String, errno: Int32)
+    /// Attached, but these programs never ran for bindsnoop's own binds.
+    case neverLive(ProbeMode, programs: [String], seconds: Double)
 
     public var description: String {
         switch self {
@@ -21,6 +23,8 @@ public enum TracerError: Error, CustomStringConvertible, Equatable {
             return "no attach mode works on this kernel: " + failures.map(\.description).joined(separator: "; ")
         case .tracefsUnavailable(let detail):
             return "tracefs is not available (\(detail)): mount it with 'mount -t tracefs tracefs /sys/kernel/tracing'"
+        case .neverLive(let mode, let programs, let seconds):
+            return "--probe \(mode.rawValue): attached, but \(programs.joined(separator: ", ")) did not run for bindsnoop's own test binds within \(Int(seconds)) s (the kernel never made the hook live); try another --probe mode"
         case .cgroup(let path, let errno):
             return "--cgroup \(path): cannot open it (\(errorName(errno))): give the path of a cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice"
         }

@@ -1,0 +1,54 @@
+import CBindsnoop
+import Glibc
+
+/// "attached" means live: a hook can go live some time after the kernel
+/// accepted it (a syscall tracepoint here, about 150 ms after its perf
+/// event is enabled). So after attaching, the starting thread binds UDP
+/// sockets of its own (the wildcard address, port 0, IPv4 and IPv6) until
+/// every attached program has marked its slot in the `self_checks` map.
+/// The programs report none of these binds (they know the thread).
+struct SelfCheck {
+    /// The slot each program marks when it sees a self-check bind.
+    static let slots: [String: bindsnoop_self_check_slot] = [
+        "fexit_inet_bind": BINDSNOOP_SEEN_FEXIT4, "fexit_inet6_bind": BINDSNOOP_SEEN_FEXIT6,
+        "kprobe_inet_bind": BINDSNOOP_SEEN_KPROBE4, "kprobe_inet6_bind": BINDSNOOP_SEEN_KPROBE6,
+        "kretprobe_inet_bind": BINDSNOOP_SEEN_KRETPROBE4, "kretprobe_inet6_bind": BINDSNOOP_SEEN_KRETPROBE6,
+        "tracepoint_sys_enter_bind": BINDSNOOP_SEEN_TRACEPOINT_ENTER,
+        "tracepoint_sys_exit_bind_pair": BINDSNOOP_SEEN_TRACEPOINT_EXIT,
+        "tracepoint_sys_exit_bind_regs": BINDSNOOP_SEEN_TRACEPOINT_EXIT,
+        "tracepoint_sys_exit_bind_cast": BINDSNOOP_SEEN_TRACEPOINT_EXIT,
+        "cgroup_bind4": BINDSNOOP_SEEN_CGROUP_BIND4, "cgroup_bind6": BINDSNOOP_SEEN_CGROUP_BIND6,
+        "cgroup_post_bind4": BINDSNOOP_SEEN_CGROUP_POST_BIND4, "cgroup_post_bind6": BINDSNOOP_SEEN_CGROUP_POST_BIND6,
+    ]
+
+    /// The thread the kernel programs recognize: this one (tgid << 32 | tid).
+    static var currentThread: UInt64 { UInt64(UInt32(getpid())) << 32 | UInt64(bindsnoop_gettid()) }
+
+    /// How long a hook may take to go live before bindsnoop gives up on the mode.
+    static let timeout = 5.0
+
+    /// Binds until every program in `programs` has seen one, on the thread
+    /// that configured the object. Returns the seconds it took; throws the
+    /// programs that never ran.
+    static func awaitLive(mode: ProbeMode, programs: [String], mapFD: Int32) throws(TracerError) -> Double {
+        let start = monotonicSeconds()
+        var waiting = programs.filter { slots[$0] != nil }
+        while true {
+            let v4 = wildcardBind(family: AF_INET)
+            let v6 = wildcardBind(family: AF_INET6)
+            waiting.removeAll { name in
+                // A family this host lacks, or a failed bind for a post-bind hook: nothing to wait for.
+                let ipv6 = name.contains("6")
+                let outcome = ipv6 ? v6 : v4
+                if outcome == nil || (name.contains("post_bind") && outcome == false) { return true }
+                var key = slots[name]!.rawValue
+                var seen: UInt32 = 0
+                return bpf_map_lookup_elem(mapFD, &key, &seen) == 0 && seen != 0
+            }
+            let elapsed = monotonicSeconds() - start
+            if waiting.isEmpty { return elapsed }
+            if elapsed > timeout { throw .neverLive(mode, programs: waiting, seconds: timeout) }
+            usleep(2_000)
+        }
+    }
+}
