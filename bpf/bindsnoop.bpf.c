@@ -110,13 +110,22 @@ __u64 last_wakeup_ns;
 __u64 bytes_since_wakeup;
 
 /* ---- the shared path ---- */
+/* An atomic add whose result is not read: relaxed, clang emits the plain
+ * locked add that every kernel takes, where __sync_fetch_and_add (with
+ * -mcpu=v3) emits a fetching atomic, which kernels before 5.12 refuse
+ * ("BPF_STX uses reserved fields"). */
+static __always_inline void counter_add(__u64 *counter, __u64 n)
+{
+	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
+}
+
 static __always_inline void count_lost(void)
 {
 	__u32 zero = 0;
 	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
 
 	if (n)
-		__sync_fetch_and_add(n, 1);
+		counter_add(n, 1);
 }
 
 /* One of bindsnoop's self-check binds: the program marks its slot and
@@ -201,8 +210,8 @@ static __always_inline __u64 wakeup_flags(__u64 now)
 		bytes_since_wakeup = 0;
 		return 0;
 	}
-	if (__sync_fetch_and_add(&bytes_since_wakeup, sizeof(struct bind_event)) + sizeof(struct bind_event) <
-	    config.wakeup_bytes)
+	counter_add(&bytes_since_wakeup, sizeof(struct bind_event));
+	if (bytes_since_wakeup < config.wakeup_bytes)
 		return BPF_RB_NO_WAKEUP;
 	bytes_since_wakeup = 0;
 	return BPF_RB_FORCE_WAKEUP;

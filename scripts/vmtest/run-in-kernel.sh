@@ -6,7 +6,9 @@
 # output, exit with its status (124 timeout, 125 no status: guest log on stderr).
 # Env: VMTEST_TIMEOUT (600 s), VMTEST_MEM (2G), VMTEST_CPUS (nproc),
 # VMTEST_ACCEL (auto|kvm|tcg), VMTEST_RWDIR (host dir writable in guest),
-# VMTEST_CONSOLE (keep kernel log here), VMTEST_APPEND (extra cmdline).
+# VMTEST_CONSOLE (keep kernel log here), VMTEST_APPEND (extra cmdline),
+# VMTEST_MODULES_ROOT (the kernel's modules under DIR/lib/modules, for a
+# kernel unpacked rather than installed: scripts/fetch-kernels).
 set -euo pipefail
 die() { echo "run-in-kernel: $*" >&2; exit 125; }
 [ $# -eq 2 ] || { echo "usage: $0 KERNEL_IMAGE 'command'" >&2; exit 2; }
@@ -30,7 +32,7 @@ mkdir -p "$W"/root/{bin,mods,proc,sys,dev,lower,upper,newroot,share} "$W/share"
 cp "$(command -v busybox)" "$W/root/bin/busybox" || die "needs busybox-static"
 : > "$W/root/mods/order"   # modules for 9p root + overlay, in load order
 for m in virtio_pci 9pnet_virtio 9p overlay; do
-    modprobe -S "$KVER" --show-depends "$m" 2>/dev/null || true
+    modprobe ${VMTEST_MODULES_ROOT:+-d "$VMTEST_MODULES_ROOT"} -S "$KVER" --show-depends "$m" 2>/dev/null || true
 done | awk '$1 == "insmod" && !seen[$2]++ { print $2 }' | while read -r ko; do
     n=$(basename "${ko%%.ko*}").ko
     case $ko in *.xz) xz -dc "$ko" ;; *.zst) zstd -dc "$ko" ;; *) cat "$ko" ;; esac > "$W/root/mods/$n"
