@@ -318,6 +318,14 @@ int BPF_PROG(fexit_inet6_bind, struct socket *sock, void *uaddr, int addr_len, i
 	return on_fexit(sock, uaddr, addr_len, ret);
 }
 
+/* The smallest fexit program: loaded alone when fentry mode fails, to tell
+ * a kernel that refuses BPF trampolines from one that refuses the above. */
+SEC("fexit/inet_bind")
+int BPF_PROG(fentry_minimal)
+{
+	return 0;
+}
+
 /* ---- kprobe mode ---- */
 SEC("kprobe/inet_bind")
 int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, void *uaddr, int addr_len)

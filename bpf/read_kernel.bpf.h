@@ -20,6 +20,9 @@
 #include "bindsnoop.h"
 #include "kernel_types.bpf.h"
 
+/* Defined in bindsnoop.bpf.c, set by user space before load. */
+extern const volatile struct bindsnoop_config config;
+
 /* Linux 6.2+: a scalar kernel pointer as a typed one the program may load
  * from (an untrusted pointer: a bad one reads as zeroes, like a failed
  * probe read). The verifier inlines it: no call. Weak: the object loads
@@ -43,7 +46,8 @@ static __always_inline bool skc_head_holds_all(void)
 {
 	/* skc_net is absent without CONFIG_NET_NS: its offset is only asked
 	 * (and only relocated) where it exists. */
-	return bpf_core_field_offset(struct sock_common, skc_v6_rcv_saddr) + 16 <= SKC_HEAD &&
+	return !config.field_by_field &&
+	       bpf_core_field_offset(struct sock_common, skc_v6_rcv_saddr) + 16 <= SKC_HEAD &&
 	       bpf_core_field_offset(struct sock_common, skc_bound_dev_if) + 4 <= SKC_HEAD &&
 	       (!bpf_core_field_exists(struct sock_common, skc_net) ||
 		bpf_core_field_offset(struct sock_common, skc_net) + 8 <= SKC_HEAD);
@@ -133,7 +137,8 @@ static __always_inline void read_type_protocol(struct bind_event *e, struct sock
 	__u32 first = type_at < protocol_at ? type_at : protocol_at;
 	__u16 both[2];
 
-	if (bpf_core_field_size(struct sock, sk_type) == 2 && bpf_core_field_size(struct sock, sk_protocol) == 2 &&
+	if (!config.field_by_field && bpf_core_field_size(struct sock, sk_type) == 2 &&
+	    bpf_core_field_size(struct sock, sk_protocol) == 2 &&
 	    (type_at == protocol_at + 2 || protocol_at == type_at + 2)) {
 		bpf_probe_read_kernel(both, sizeof(both), (__u8 *)sk + first);
 		e->sock_type = both[type_at == first ? 0 : 1];
@@ -309,7 +314,7 @@ static __always_inline __u32 inode_mode_at(void)
 
 static __always_inline bool socket_span_holds_all(void)
 {
-	return socket_sk_at() + 8 <= inode_mode_at() && inode_mode_at() + 2 - socket_sk_at() <= SOCKET_SPAN;
+	return !config.field_by_field && socket_sk_at() + 8 <= inode_mode_at() && inode_mode_at() + 2 - socket_sk_at() <= SOCKET_SPAN;
 }
 
 /* The same through probe reads: the inode (a socket's is allocated with it:

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <sys/signalfd.h>
 #include <net/if.h>
 #include <sys/prctl.h>
@@ -15,28 +16,80 @@
 #include <string.h>
 #include "../../bpf/bindsnoop.h"
 
-static inline int bindsnoop_libbpf_print_warnings(enum libbpf_print_level level, const char *format, va_list args)
+/* libbpf's messages (warnings and the verifier's log; not debug), kept
+ * whatever the verbosity, so that a refused program is explained in the
+ * verifier's own words. The last BINDSNOOP_LOG_SIZE bytes. */
+#define BINDSNOOP_LOG_SIZE 65536
+struct bindsnoop_log {
+	char buffer[BINDSNOOP_LOG_SIZE];
+	size_t length;
+	int verbosity;
+};
+
+/* One per process: a function's static (Swift does not emit a header's
+ * file-scope statics). */
+static inline struct bindsnoop_log *bindsnoop_log(void)
 {
-	return level == LIBBPF_DEBUG ? 0 : vfprintf(stderr, format, args);
+	static struct bindsnoop_log log;
+	return &log;
 }
 
-static inline int bindsnoop_libbpf_print_all(enum libbpf_print_level level, const char *format, va_list args)
+static inline void bindsnoop_log_keep(const char *format, va_list args)
 {
-	return vfprintf(stderr, format, args);
+	struct bindsnoop_log *log = bindsnoop_log();
+	size_t room = BINDSNOOP_LOG_SIZE - log->length;
+	va_list copy;
+	int n;
+
+	va_copy(copy, args);
+	n = vsnprintf(log->buffer + log->length, room, format, copy);
+	va_end(copy);
+	if (n < 0)
+		return;
+	if ((size_t)n < room) {
+		log->length += (size_t)n;
+		return;
+	}
+	/* Too long for what is left: this message alone, its tail if need be. */
+	char *whole = malloc((size_t)n + 1);
+	if (!whole)
+		return;
+	va_copy(copy, args);
+	vsnprintf(whole, (size_t)n + 1, format, copy);
+	va_end(copy);
+	size_t keep = (size_t)n < BINDSNOOP_LOG_SIZE ? (size_t)n : BINDSNOOP_LOG_SIZE - 1;
+	memcpy(log->buffer, whole + (size_t)n - keep, keep);
+	log->length = keep;
+	free(whole);
 }
 
-static inline int bindsnoop_libbpf_print_none(enum libbpf_print_level level, const char *format, va_list args)
+static inline int bindsnoop_libbpf_print(enum libbpf_print_level level, const char *format, va_list args)
 {
+	if (level != LIBBPF_DEBUG)
+		bindsnoop_log_keep(format, args);
+	int verbosity = bindsnoop_log()->verbosity;
+
+	if (verbosity >= 2 || (verbosity == 1 && level != LIBBPF_DEBUG))
+		return vfprintf(stderr, format, args);
 	return 0;
 }
 
 /* 0: quiet (bindsnoop explains failures itself), 1: warnings and info,
- * 2: everything, the verifier log included. */
+ * the verifier log included, 2: everything. */
 static inline void bindsnoop_set_libbpf_verbosity(int verbose)
 {
-	libbpf_set_print(verbose >= 2 ? bindsnoop_libbpf_print_all
-			 : verbose == 1 ? bindsnoop_libbpf_print_warnings
-			 : bindsnoop_libbpf_print_none);
+	bindsnoop_log()->verbosity = verbose;
+	libbpf_set_print(bindsnoop_libbpf_print);
+}
+
+/* What libbpf said since the last call, as a C string; then forgets it. */
+static inline const char *bindsnoop_libbpf_log_take(void)
+{
+	struct bindsnoop_log *log = bindsnoop_log();
+
+	log->buffer[log->length < BINDSNOOP_LOG_SIZE ? log->length : BINDSNOOP_LOG_SIZE - 1] = 0;
+	log->length = 0;
+	return log->buffer;
 }
 
 static inline struct bpf_object *bindsnoop_open_object(const void *bytes, size_t size, const char *name)

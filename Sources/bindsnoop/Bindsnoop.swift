@@ -100,7 +100,7 @@ struct Bindsnoop: ParsableCommand {
         do {
             tracer = try BPFTracer.start(selection: settings.probe, filter: settings.filter,
                                          ringBufferBytes: UInt32(settings.ringBufferSize),
-                                         entryExit: kernel.tracepointEntryExit, logger: logger)
+                                         overrides: kernel.overrides, logger: logger)
         } catch {
             throw Failure(error.description, code: BindsnoopExit.code(for: error))
         }

@@ -87,9 +87,17 @@ struct StopOptions: ParsableArguments, ConfigFlags {
 
 /// How bindsnoop attaches to the kernel.
 struct KernelOptions: ParsableArguments, ConfigFlags {
-    @Flag(help: ArgumentHelp("Tracepoint mode: use the entry + exit program pair of kernels before 5.15 (for tests).",
+    @Option(help: ArgumentHelp("Tracepoint mode: this program variant (cast: 6.2+, regs: 5.15+, pair: any) instead of the best the kernel runs (for tests).",
+                               valueName: "cast|regs|pair", visibility: .hidden))
+    var tracepointProgram: TracepointVariant?
+
+    @Flag(help: ArgumentHelp("Read sockets field by field, as where a kernel's layout does not fit one copy (for tests).",
                              visibility: .hidden))
-    var tracepointEntryExit = false
+    var fieldByFieldReads = false
+
+    var overrides: ProgramOverrides {
+        ProgramOverrides(tracepointVariant: tracepointProgram, fieldByField: fieldByFieldReads)
+    }
 
     @Option(name: key("probe").names, help: key("probe").argumentHelp)
     var probe: String?
@@ -101,3 +109,5 @@ struct KernelOptions: ParsableArguments, ConfigFlags {
         [("probe", probe), ("ring_buffer_size", ringBufferSize)]
     }
 }
+
+extension TracepointVariant: ExpressibleByArgument {}

@@ -23,10 +23,15 @@ enum Harness {
     /// that mode (the kernel matrix sets it); otherwise the tool chooses.
     static let probe: String? = ProcessInfo.processInfo.environment["TEST_PROBE_MODE"]
 
-    /// TEST_TRACEPOINT_ENTRY_EXIT=1: tracepoint mode with the entry + exit
-    /// program pair of kernels before 5.15, even where the exit-only one loads.
-    static let extraArguments: [String] =
-        ProcessInfo.processInfo.environment["TEST_TRACEPOINT_ENTRY_EXIT"] == "1" ? ["--tracepoint-entry-exit"] : []
+    /// TEST_TRACEPOINT_PROGRAM=cast|regs|pair: tracepoint mode with that
+    /// program variant (pair: the one of kernels before 5.15, even where the
+    /// exit-only one loads). TEST_FIELD_BY_FIELD=1: socket fields read one
+    /// by one, the path of a kernel whose layout does not fit one copy.
+    static let extraArguments: [String] = {
+        let environment = ProcessInfo.processInfo.environment
+        return (environment["TEST_TRACEPOINT_PROGRAM"].map { ["--tracepoint-program", $0] } ?? [])
+            + (environment["TEST_FIELD_BY_FIELD"] == "1" ? ["--field-by-field-reads"] : [])
+    }()
 
     /// TEST_EXPECT_AUTO_MODE: the mode `--probe auto` must choose on this kernel.
     static let expectedAutoMode: String? = ProcessInfo.processInfo.environment["TEST_EXPECT_AUTO_MODE"]

@@ -51,10 +51,9 @@ public final class BPFTracer {
 
     /// Tries the selected modes in order and returns the first that loads and
     /// attaches; the error of each mode tried otherwise.
-    /// `entryExit`: in tracepoint mode, the entry + exit program pair even
-    /// where the exit-only program would load (tests cover both that way).
+    /// `overrides`: the tests' choices of program variant and read strategy.
     public static func start(selection: ProbeSelection, filter: KernelFilter, ringBufferBytes: UInt32,
-                             entryExit: Bool = false, logger: Logger) throws(TracerError) -> BPFTracer {
+                             overrides: ProgramOverrides = ProgramOverrides(), logger: Logger) throws(TracerError) -> BPFTracer {
         guard Privileges.canLoadBPF() else { throw .notPrivileged }
         guard let objectBytes = Data(base64Encoded: BindsnoopBPFObject.base64) else {
             throw .objectRejected(errno: EINVAL)
@@ -63,7 +62,7 @@ public final class BPFTracer {
         for mode in selection.candidates {
             do {
                 let tracer = try attemptWithCgroupHooks(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes,
-                                                        entryExit: entryExit, objectBytes: objectBytes, logger: logger)
+                                                        overrides: overrides, objectBytes: objectBytes, logger: logger)
                 // Loading parsed the kernel's BTF (megabytes) and freed it;
                 // without this, glibc keeps that memory for good.
                 bindsnoop_release_free_memory()
@@ -84,30 +83,36 @@ public final class BPFTracer {
     /// programs read the saved registers, the cgroup hooks run beside it for
     /// those. If they cannot attach, the tracepoint alone, with a warning.
     private static func attemptWithCgroupHooks(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32,
-                                               entryExit: Bool, objectBytes: Data, logger: Logger) throws(TracerError) -> BPFTracer {
-        guard mode == .tracepoint,
-              libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_task_pt_regs, nil) == 1 else {
-            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, entryExit: entryExit,
+                                               overrides: ProgramOverrides, objectBytes: Data, logger: Logger) throws(TracerError) -> BPFTracer {
+        guard mode == .tracepoint else {
+            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, overrides: overrides,
                                cgroupHooks: false, objectBytes: objectBytes)
         }
+        guard libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_task_pt_regs, nil) == 1 else {
+            let tracer = try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, overrides: overrides,
+                                     cgroupHooks: false, objectBytes: objectBytes)
+            logger.warning("tracepoint mode without the cgroup hooks: io_uring and 32-bit binds will not be seen",
+                           metadata: ["reason": "this kernel's cgroup programs cannot call bpf_task_pt_regs"])
+            return tracer
+        }
         do {
-            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, entryExit: entryExit,
+            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, overrides: overrides,
                                cgroupHooks: true, objectBytes: objectBytes)
         } catch {
             if case .cgroup = error { throw error }
             logger.warning("tracepoint mode without the cgroup hooks: io_uring and 32-bit binds will not be seen",
                            metadata: ["reason": "\(error)"])
-            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, entryExit: entryExit,
+            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, overrides: overrides,
                                cgroupHooks: false, objectBytes: objectBytes)
         }
     }
 
-    private static func attempt(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32, entryExit: Bool,
+    private static func attempt(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32, overrides: ProgramOverrides,
                                 cgroupHooks: Bool, objectBytes: Data) throws(TracerError) -> BPFTracer {
         if mode == .tracepoint { try Tracefs.ensureMounted() }
         let cgroupPrograms = KernelContract.cgroupHookPrograms
         // the probe loads a program: once
-        let programs = programNames(for: mode, entryExit: entryExit) + (cgroupHooks ? cgroupPrograms : [])
+        let programs = programNames(for: mode, overrides: overrides) + (cgroupHooks ? cgroupPrograms : [])
         // libbpf keeps pointers into the object bytes until load returns.
         let opened: Result<OpaquePointer, TracerError> = objectBytes.withUnsafeBytes { bytes in
             guard let object = bindsnoop_open_object(bytes.baseAddress, bytes.count, "bindsnoop") else {
@@ -115,10 +120,13 @@ public final class BPFTracer {
             }
             do throws(TracerError) {
                 try configure(object, mode: mode, programs: programs, filter: filter, ringBufferBytes: ringBufferBytes,
+                              fieldByField: overrides.fieldByField,
                               cgroupSkipsBindSyscall: mode != .cgroup && cgroupHooks)
+                _ = bindsnoop_libbpf_log_take()
                 let err = bpf_object__load(object)
                 if err != 0 {
-                    throw .modeFailed(mode, stage: "loading", errno: -err)
+                    throw .modeFailed(mode, stage: "loading", errno: -err,
+                                      reason: explain(mode, objectBytes: objectBytes))
                 }
                 return .success(object)
             } catch {
@@ -135,9 +143,12 @@ public final class BPFTracer {
             defer { if root >= 0 { close(root) } }
             for name in programs {
                 let atRoot = cgroupPrograms.contains(name)
+                _ = bindsnoop_libbpf_log_take()
                 guard let program = bpf_object__find_program_by_name(object, name),
                       let link = atRoot ? bpf_program__attach_cgroup(program, root) : bpf_program__attach(program) else {
-                    throw .modeFailed(mode, stage: "attaching \(name)", errno: errno == 0 ? ENOENT : errno)
+                    let code = errno == 0 ? ENOENT : errno
+                    throw .modeFailed(mode, stage: "attaching \(name)", errno: code,
+                                      reason: explain(mode, objectBytes: objectBytes))
                 }
                 links.append(link)
             }
@@ -153,14 +164,52 @@ public final class BPFTracer {
         return tracer
     }
 
+    /// Why the kernel refused the mode, right after libbpf failed: what the
+    /// kernel lacks where that is checked (the kprobe PMU; a minimal fexit
+    /// program, loaded alone), else the verifier's or libbpf's own words.
+    private static func explain(_ mode: ProbeMode, objectBytes: Data) -> String? {
+        let failure = LoadFailure(libbpfLog: String(cString: bindsnoop_libbpf_log_take()))
+        switch mode {
+        case .kprobe where !Tracefs.hasKprobes:
+            return "this kernel has no kprobes (no kprobe event source in /sys/bus/event_source/devices or tracefs); use --probe tracepoint"
+        case .fentry:
+            if let refused = minimalFexitRefused(objectBytes: objectBytes) {
+                return "this kernel refuses BPF trampolines (a minimal fexit program is refused too: \(errorName(refused))); use --probe kprobe or --probe tracepoint"
+            }
+        default:
+            break
+        }
+        return failure.map { "\($0.description); -v prints libbpf's and the verifier's log" }
+    }
+
+    /// The errno of loading and attaching the smallest fexit program alone;
+    /// nil if the kernel takes it.
+    private static func minimalFexitRefused(objectBytes: Data) -> Int32? {
+        objectBytes.withUnsafeBytes { bytes -> Int32? in
+            guard let object = bindsnoop_open_object(bytes.baseAddress, bytes.count, "bindsnoop") else { return errno }
+            defer { bpf_object__close(object) }
+            var program = bpf_object__next_program(object, nil)
+            while let current = program {
+                bpf_program__set_autoload(current, String(cString: bpf_program__name(current)) == KernelContract.minimalFexitProgram)
+                program = bpf_object__next_program(object, current)
+            }
+            let err = bpf_object__load(object)
+            if err != 0 { return -err }
+            guard let minimal = bpf_object__find_program_by_name(object, KernelContract.minimalFexitProgram),
+                  let link = bpf_program__attach(minimal) else { return errno == 0 ? ENOENT : errno }
+            bpf_link__destroy(link)
+            return nil
+        }
+    }
+
     /// The programs of a mode on this kernel (the tracepoint mode's best variant).
-    static func programNames(for mode: ProbeMode, entryExit: Bool) -> [String] {
-        mode == .tracepoint ? TracepointVariant.best(pairOnly: entryExit).programs : mode.programSets[0]
+    static func programNames(for mode: ProbeMode, overrides: ProgramOverrides) -> [String] {
+        mode == .tracepoint ? (overrides.tracepointVariant ?? TracepointVariant.best()).programs : mode.programSets[0]
     }
 
     /// Before load: only `programs`, the filters, the ring size.
     private static func configure(_ object: OpaquePointer, mode: ProbeMode, programs: [String], filter: KernelFilter,
-                                  ringBufferBytes: UInt32, cgroupSkipsBindSyscall: Bool) throws(TracerError) {
+                                  ringBufferBytes: UInt32, fieldByField: Bool, cgroupSkipsBindSyscall: Bool) throws(TracerError) {
         let wanted = Set(programs)
         var program = bpf_object__next_program(object, nil)
         while let current = program {
@@ -185,6 +234,7 @@ public final class BPFTracer {
         config.wakeup_bytes = UInt64(ringBufferBytes / 8)
         config.cgroup_skips_bind_syscall = cgroupSkipsBindSyscall ? 1 : 0
         config.self_pid_tgid = SelfCheck.currentThread
+        config.field_by_field = fieldByField ? 1 : 0
         if wanted.contains(KernelContract.cgroupHookPrograms[0]) {
             config.cgroup_direct = bindsnoop_kernel_has_function("bpf_rdonly_cast") != 0 ? 1 : 0
         }

@@ -26,8 +26,14 @@ enum KernelContract {
     /// The cgroup hooks: the cgroup mode's programs, also run beside the tracepoint.
     static var cgroupHookPrograms: [String] { ProbeMode.cgroup.programSets[0] }
 
-    /// Every program of the object, each in one mode's set.
-    static var programs: [String] { ProbeMode.allCases.flatMap { mode in mode.programSets.flatMap { $0 } } }
+    /// The smallest fexit program: loaded alone when fentry mode fails, it
+    /// tells a kernel that refuses BPF trampolines from one that refuses bindsnoop's program.
+    static let minimalFexitProgram = "fentry_minimal"
+
+    /// Every program of the object, each in one mode's set (and the minimal fexit).
+    static var programs: [String] {
+        ProbeMode.allCases.flatMap { mode in mode.programSets.flatMap { $0 } } + [minimalFexitProgram]
+    }
 
     /// Where `config` sits in `.rodata`, read from the object's BTF (the
     /// day another read-only variable comes first, an assumed offset 0
@@ -38,14 +44,27 @@ enum KernelContract {
     }
 }
 
+/// What the tests choose instead of the kernel's best (hidden flags): the
+/// tracepoint program variant, and field-by-field socket reads (the path
+/// of a kernel whose layout does not fit the one-copy reads).
+public struct ProgramOverrides: Sendable {
+    public var tracepointVariant: TracepointVariant?
+    public var fieldByField: Bool
+
+    public init(tracepointVariant: TracepointVariant? = nil, fieldByField: Bool = false) {
+        self.tracepointVariant = tracepointVariant
+        self.fieldByField = fieldByField
+    }
+}
+
 /// The tracepoint mode's programs: which one a kernel gets.
-enum TracepointVariant: CaseIterable {
+public enum TracepointVariant: String, CaseIterable, Sendable {
     /// One exit program reading the socket through bpf_rdonly_cast (6.2+).
     case cast
     /// One exit program reading the arguments back from the saved registers (5.15+).
     case regs
-    /// Entry stores the call per thread, exit reports it (any kernel; `--tracepoint-entry-exit`).
-    case entryExitPair
+    /// Entry stores the call per thread, exit reports it (any kernel).
+    case entryExitPair = "pair"
 
     var programs: [String] {
         switch self {
@@ -58,8 +77,8 @@ enum TracepointVariant: CaseIterable {
     /// The best this kernel runs: tracepoint programs may call
     /// bpf_task_pt_regs (5.15+), and bpf_rdonly_cast exists (6.2+, about
     /// 0.2 µs less per bind). Probing loads a program: ask once per attempt.
-    static func best(pairOnly: Bool) -> TracepointVariant {
-        guard !pairOnly, libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, nil) == 1 else {
+    static func best() -> TracepointVariant {
+        guard libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_task_pt_regs, nil) == 1 else {
             return .entryExitPair
         }
         return bindsnoop_kernel_has_function("bpf_rdonly_cast") != 0 ? .cast : .regs

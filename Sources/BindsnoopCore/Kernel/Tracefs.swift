@@ -15,4 +15,12 @@ enum Tracefs {
         }
         throw .tracefsUnavailable("mounting it on \(path) failed: \(errorName(reason))")
     }
+
+    /// The kernel can create kprobes: the perf event source libbpf uses, or
+    /// the legacy kprobe_events file.
+    static var hasKprobes: Bool {
+        let places: [String] = ["/sys/bus/event_source/devices/kprobe", "\(path)/kprobe_events",
+                                "/sys/kernel/debug/tracing/kprobe_events"]
+        return places.contains { (place: String) in access(place, F_OK) == 0 }
+    }
 }

@@ -4,7 +4,8 @@ import Glibc
 public enum TracerError: Error, CustomStringConvertible, Equatable {
     case notPrivileged
     case objectRejected(errno: Int32)
-    case modeFailed(ProbeMode, stage: String, errno: Int32)
+    /// `reason`: what the kernel lacks, where checked, or the verifier's words.
+    case modeFailed(ProbeMode, stage: String, errno: Int32, reason: String? = nil)
     case noModeAttached([TracerError])
     case tracefsUnavailable(String)
     case cgroup(path: String, errno: Int32)
@@ -17,8 +18,8 @@ public enum TracerError: Error, CustomStringConvertible, Equatable {
             return "bindsnoop needs root, or the capabilities CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8): run it with sudo"
         case .objectRejected(let errno):
             return "the embedded BPF program could not be opened (\(errorName(errno))): this build is broken, rebuild it"
-        case .modeFailed(let mode, let stage, let errno):
-            return "--probe \(mode.rawValue): \(stage) failed (\(errorName(errno)))\(Self.hint(mode, errno: errno))"
+        case .modeFailed(let mode, let stage, let errno, let reason):
+            return "--probe \(mode.rawValue): \(stage) failed (\(errorName(errno)))" + (reason.map { ": \($0)" } ?? Self.hint(mode, errno: errno))
         case .noModeAttached(let failures):
             return "no attach mode works on this kernel: " + failures.map(\.description).joined(separator: "; ")
         case .tracefsUnavailable(let detail):
@@ -32,15 +33,11 @@ public enum TracerError: Error, CustomStringConvertible, Equatable {
 
     private static func hint(_ mode: ProbeMode, errno: Int32) -> String {
         switch (mode, errno) {
-        case (.fentry, EPERM), (.fentry, ENOTSUP), (.fentry, EINVAL):
-            return ": this kernel refuses BPF trampolines; use --probe kprobe or --probe tracepoint"
-        case (.kprobe, ENOENT), (.kprobe, EOPNOTSUPP), (.kprobe, EINVAL):
-            return ": this kernel has no kprobes (CONFIG_KPROBES); use --probe tracepoint"
         case (.cgroup, ENOENT):
             return ": no cgroup v2 hierarchy is mounted; mount one with 'mount -t cgroup2 none /sys/fs/cgroup/unified'"
         case (.tracepoint, ENOENT):
             return ": the syscall tracepoints are missing (CONFIG_FTRACE_SYSCALLS); use --probe fentry or kprobe"
-        case (_, EPERM), (_, EACCES):
+        case (_, EPERM) where geteuid() != 0, (_, EACCES) where geteuid() != 0:
             return ": run as root or with CAP_BPF and CAP_PERFMON"
         default:
             return ""

@@ -48,4 +48,36 @@ import Testing
             #expect(bindsnoop_datasec_variable_offset(object, ".rodata", "config", 3) == -1, "a wrong size is refused")
         }
     }
+
+    /// Kernels before 5.12 refuse every atomic but the plain add ("BPF_STX
+    /// uses reserved fields"): no instruction of any program may fetch,
+    /// exchange or compare-and-swap. (BPF_STX | BPF_ATOMIC, imm = BPF_ADD only.)
+    @Test func onlyPlainAtomicAddsFor510() throws {
+        try withObject { object in
+            var program = bpf_object__next_program(object, nil)
+            while let current = program {
+                let name = String(cString: bpf_program__name(current))
+                let count = bpf_program__insn_cnt(current)
+                if let insns = bpf_program__insns(current) {
+                    for index in 0..<count {
+                        let insn = insns[index]
+                        let atomic = insn.code & 0x07 == 0x03 && insn.code & 0xe0 == 0xc0  // BPF_STX, BPF_ATOMIC
+                        #expect(!atomic || insn.imm == 0x00, "\(name) insn \(index): atomic op \(insn.imm)")
+                    }
+                }
+                program = bpf_object__next_program(object, current)
+            }
+        }
+    }
+
+    /// Every program marks a self-check slot, and no two programs of one set share one.
+    @Test func everyProgramHasASelfCheckSlot() {
+        for mode in ProbeMode.allCases {
+            for set in mode.programSets {
+                let slots = set.compactMap { SelfCheck.slots[$0]?.rawValue }
+                #expect(slots.count == set.count, "\(set)")
+                #expect(Set(slots).count == slots.count, "\(set)")
+            }
+        }
+    }
 }
