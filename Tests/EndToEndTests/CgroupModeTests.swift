@@ -91,6 +91,30 @@ import Testing
         try validateAgainstSchema(tracer.lines)
     }
 
+    /// After `--user`, the success comes from the ring buffer and the failure
+    /// from the sweep of the requests table: both still reported, or (kernels
+    /// before 6.5 refuse map reads without privileges) a warning says failures
+    /// cannot be.
+    @Test(.root) func dropsPrivilegesAndStillReportsBoth() throws {
+        let port = Self.port()
+        let tracer = try Tracer(["--probe", "cgroup", "--user", "nobody"])
+        let uid = (try? String(contentsOfFile: "/proc/\(tracer.process.processIdentifier)/status", encoding: .utf8))?
+            .split(separator: "\n").first { $0.hasPrefix("Uid:") }
+        let binds = try run(Harness.bindgen, ["--port", "\(port)", "--count", "2", "--keep"])
+        usleep(300_000)
+        #expect(tracer.stop() == 0, "\(tracer.stderr)")
+        #expect(uid?.split(separator: "\t").dropFirst().allSatisfy { $0 == "65534" } == true, "\(uid ?? "no status")")
+        #expect(binds.bindResults == ["ok \(port)", "err 98"])
+        let outcomes = mine(tracer.events(), binds).map { $0.path("event.outcome") as? String }
+        if tracer.stderr.contains("cannot be reported after dropping privileges") {
+            #expect(outcomes == ["success"])
+            print("cgroup mode after --user: this kernel refuses map reads unprivileged; failures are not reported, and bindsnoop says so")
+        } else {
+            #expect(outcomes == ["success", "failure"])
+        }
+        try validateAgainstSchema(tracer.lines)
+    }
+
     /// The pid, port and outcome filters apply in the kernel programs.
     @Test(.root) func filtersApply() throws {
         let (a, b) = (Self.port(), Self.port())
