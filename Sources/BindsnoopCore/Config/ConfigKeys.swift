@@ -200,6 +200,10 @@ public enum ConfigKeys {
             guard value.bytes >= 64 << 10 else { throw ConfigError(key: "sinks.unix.buffer", "must be at least 64KiB, got \(value.bytes)") }
             draft.unix!.buffer = value.bytes
         },
+        .key("sinks.unix.drain_timeout", Seconds.self, example: "10s",
+             "At shutdown, wait this long for the forwarder to read what it holds (under the stop grace period).") { draft, value in
+            draft.unix!.drainTimeout = value.value
+        },
     ]
 
     /// What each section is for, in the example file.

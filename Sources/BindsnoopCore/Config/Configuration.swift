@@ -63,6 +63,9 @@ public struct UnixSinkSettings: Equatable, Sendable {
     public var mode: Mode = .stream
     /// Bytes held while the forwarder is away; the oldest lines go first.
     public var buffer: UInt64 = 8 << 20
+    /// At shutdown, how long to wait for the forwarder to read what it has
+    /// not (inside systemd's 90 s and Kubernetes' 30 s stop grace periods).
+    public var drainTimeout: Double = 10
 
     public init(path: String) {
         self.path = path

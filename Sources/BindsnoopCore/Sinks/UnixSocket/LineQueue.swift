@@ -29,18 +29,23 @@ enum QueuedLine: Equatable {
     case lossReport(LossTally)
 }
 
-/// Lines not yet known to be read by the forwarder, oldest first. A line
-/// stays after it is sent until the socket's send queue (SIOCOUTQ) has been
-/// seen empty *and* a later send on the same connection succeeded: an empty
-/// queue alone may mean the peer died and the kernel discarded what it had
-/// not read. If the connection breaks first, the line is sent again, whole.
-/// Delivery is at least once; `event.sequence` tells duplicates apart.
+/// Lines not yet known to be read by the forwarder, oldest first. After a
+/// send, the socket's send queue (SIOCOUTQ) tells how many of the bytes
+/// sent the peer has not read yet (counted with the kernel's per-buffer
+/// overhead: never less than what is really unread). The lines sent whole
+/// before those bytes are out of the queue: read, or discarded by a peer
+/// that died. They are acknowledged (forgotten) once the peer is known to
+/// have been alive after that: a stream peer showing no hang-up (the kernel
+/// marks the hang-up before it discards what the peer had not read), or a
+/// later send that succeeded. If the connection breaks first, every line
+/// not acknowledged is sent again, whole. Delivery is at least once;
+/// `event.sequence` tells duplicates apart.
 struct LineQueue {
     private var storage: [UInt8] = []
     private var ends: [Int] = []         // end offsets in storage
     private var kinds: [QueuedLine] = []
     private var acknowledged = 0         // first line not known to be read
-    private var confirmed = 0            // lines before this were out of the send queue at the last check
+    private var confirmed = 0            // lines before this were out of the send queue at the last check (read or discarded)
     private var sendLine = 0             // line holding the next byte to send
     private var cursor = 0               // next byte to send
 
@@ -87,24 +92,22 @@ struct LineQueue {
         sent(bytes: ends[sendLine] - cursor)
     }
 
-    /// The send queue is empty: every line sent whole so far was read, or
-    /// discarded by a dying peer; a later successful send tells which.
-    mutating func sendQueueDrained() {
-        confirmed = sendLine
+    /// The peer has not read the last `unread` bytes sent: the lines sent
+    /// whole before them left the send queue. `peerAlive`: the peer is known
+    /// to have been alive after the measurement, so they were read.
+    mutating func peerHasNotRead(_ unread: Int, peerAlive: Bool) {
+        let readUpTo = cursor - max(unread, 0)
+        var line = max(confirmed, acknowledged)
+        while line < sendLine && ends[line] <= readUpTo { line += 1 }
+        confirmed = line
+        if peerAlive { acknowledgeConfirmed() }
     }
 
-    /// A send succeeded, so the peer was alive after the last drain: the lines
-    /// sent before it were read.
+    /// A send succeeded, so the peer was alive after the last measurement:
+    /// the lines that had left the send queue were read.
     mutating func acknowledgeConfirmed() {
         guard confirmed > acknowledged else { return }
         acknowledged = confirmed
-        compactIfWorthIt()
-    }
-
-    /// Shutdown: the send queue drained and nothing more will be sent.
-    mutating func acknowledgeSent() {
-        acknowledged = sendLine
-        confirmed = sendLine
         compactIfWorthIt()
     }
 
@@ -113,6 +116,18 @@ struct LineQueue {
         sendLine = acknowledged
         confirmed = acknowledged
         cursor = start(of: acknowledged)
+    }
+
+    /// The events not acknowledged: how many, and their sequence range.
+    var unacknowledgedEvents: LossTally {
+        var tally = LossTally()
+        for kind in kinds[acknowledged...] {
+            switch kind {
+            case .event(let sequence): tally.add(sequence: sequence)
+            case .lossReport: break
+            }
+        }
+        return tally
     }
 
     /// Forgets the oldest line that can go to make room: a line never sent,

@@ -9,8 +9,9 @@ import Logging
 /// lines are dropped, counted, and reported in-band (with their sequence
 /// range) once the forwarder is back; a dropped report is folded into the
 /// next. A dropped line that had been sent but not yet confirmed read is
-/// counted too: it may or may not have arrived. A line cut by a broken
-/// connection is sent again whole.
+/// counted too: it may or may not have arrived. Lines are forgotten as soon
+/// as the kernel says the peer read them (`LineQueue`); after a broken
+/// connection only the rest is sent again, whole lines only.
 public final class UnixSocketSink: ScheduledSink {
     public let name = "unix"
     private let settings: UnixSinkSettings
@@ -30,7 +31,10 @@ public final class UnixSocketSink: ScheduledSink {
 
     static let initialBackoff = 0.1
     static let maximumBackoff = 5.0
-    static let shutdownDeadline = 2.0
+    /// At most this much per send(2): each send is one kernel buffer, and the
+    /// peer's partly read buffer counts as unread, so this bounds what a
+    /// reconnect sends twice.
+    static let maximumSend = 16 << 10
 
     public init(settings: UnixSinkSettings, metrics: MetricEncoder, logger: Logger) {
         self.settings = settings
@@ -72,19 +76,29 @@ public final class UnixSocketSink: ScheduledSink {
     }
 
     /// Sends what is buffered and waits for the peer to read it, for at most
-    /// a couple of seconds; what is left is logged as undelivered.
+    /// `drain_timeout`; what is left is logged with its sequence range.
     public func flush() throws(SinkError) {
-        let deadline = monotonicSeconds() + Self.shutdownDeadline
+        let deadline = monotonicSeconds() + settings.drainTimeout
         while hasPending && monotonicSeconds() < deadline {
             if fd < 0 { nextAttempt = min(nextAttempt, monotonicSeconds()) }
             deliver()
             if hasPending { waitUntilWritable(milliseconds: 20) }
         }
-        if fd >= 0 && !queue.hasUnsent && sendQueueIsEmpty() {
-            queue.acknowledgeSent()
+        // Nothing unread and no hang-up: a datagram peer's reads are taken
+        // as such here (nothing more will be sent to tell).
+        if fd >= 0 && !queue.hasUnsent && unreadBytes() == 0 && !probePeerGone() {
+            queue.peerHasNotRead(0, peerAlive: true)
         }
-        if !queue.isEmpty {
-            logger.warning("lines not confirmed delivered at shutdown", metadata: ["path": "\(settings.path)", "lines": "\(queue.count)"])
+        var abandoned = queue.unacknowledgedEvents
+        abandoned.merge(unreported)
+        if !abandoned.isEmpty {
+            var metadata: Logger.Metadata = ["path": "\(settings.path)", "events": "\(abandoned.count)",
+                                             "drain_timeout": "\(settings.drainTimeout)"]
+            if let range = abandoned.range {
+                metadata["first_sequence"] = "\(range.lowerBound)"
+                metadata["last_sequence"] = "\(range.upperBound)"
+            }
+            logger.warning("events not confirmed read by the forwarder at shutdown", metadata: metadata)
         }
     }
 
@@ -105,7 +119,9 @@ public final class UnixSocketSink: ScheduledSink {
             let sent: Int
             switch settings.mode {
             case .stream:
-                sent = queue.withUnsentBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+                sent = queue.withUnsentBytes {
+                    send(fd, $0.baseAddress, min($0.count, Self.maximumSend), Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+                }
             case .datagram:
                 sent = queue.withNextLineWithoutNewline { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
             }
@@ -122,12 +138,13 @@ public final class UnixSocketSink: ScheduledSink {
             }
             queue.acknowledgeConfirmed()
         }
-        sendQueueDrained = sendQueueIsEmpty()
-        if sendQueueDrained {
-            queue.sendQueueDrained()
-        } else if probePeerGone() {
-            disconnect(reason: ECONNRESET)
-        }
+        // First the queue, then the hang-up: the kernel marks a hang-up
+        // before it discards what the dead peer had not read.
+        guard let unread = unreadBytes() else { return }
+        let gone = probePeerGone()
+        queue.peerHasNotRead(unread, peerAlive: settings.mode == .stream && !gone)
+        sendQueueDrained = unread == 0
+        if gone { disconnect(reason: ECONNRESET) }
     }
 
     private func lossRecord() -> [UInt8] {
@@ -146,9 +163,11 @@ public final class UnixSocketSink: ScheduledSink {
         _ = poll(&pfd, 1, milliseconds)
     }
 
-    private func sendQueueIsEmpty() -> Bool {
+    /// Bytes sent that the peer has not read (SIOCOUTQ, with the kernel's
+    /// buffer overhead); nil if the kernel will not say.
+    private func unreadBytes() -> Int? {
         var unread: Int32 = 0
-        return ioctl(fd, UInt(TIOCOUTQ), &unread) == 0 && unread == 0
+        return ioctl(fd, UInt(TIOCOUTQ), &unread) == 0 ? Int(unread) : nil
     }
 
     /// A stream peer that closed shows as readable with EOF (or an error).

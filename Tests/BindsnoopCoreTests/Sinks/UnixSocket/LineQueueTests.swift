@@ -19,17 +19,38 @@ struct LineQueueTests {
     @Test func resendsUnreadWholeLines() {
         var queue = queue(["a1\n", "b22\n", "c333\n"])
         queue.sent(bytes: 5)  // "a1\n" and "b2"
-        queue.sendQueueDrained()  // read, or discarded by a dying peer: not yet known
+        queue.peerHasNotRead(0, peerAlive: false)  // read, or discarded by a dying peer: not yet known
         queue.rewind()  // the connection broke: all of it goes again
         #expect(queue.count == 3)
         #expect(unsent(queue) == "a1\nb22\nc333\n")
         queue.sent(bytes: 5)
-        queue.sendQueueDrained()
+        queue.peerHasNotRead(0, peerAlive: false)
         queue.sent(bytes: 1)
         queue.acknowledgeConfirmed()  // a later send succeeded: a1 was read
         queue.rewind()
         #expect(unsent(queue) == "b22\nc333\n")
         #expect(queue.count == 2)
+    }
+
+    /// SIOCOUTQ: only the lines wholly before the unread bytes count as read,
+    /// and a live peer's reads are forgotten at once.
+    @Test func forgetsWhatThePeerRead() {
+        var queue = queue(["a1\n", "b22\n", "c333\n", "d4444\n"])  // ends at 3, 7, 12, 18
+        queue.sent(bytes: 18)
+        queue.peerHasNotRead(12, peerAlive: true)  // read 6 bytes: a1 whole, b22 in part
+        #expect(queue.count == 3)
+        queue.peerHasNotRead(11, peerAlive: true)  // 7 read: b22 too
+        #expect(queue.count == 2)
+        queue.peerHasNotRead(30, peerAlive: true)  // overhead beyond what was sent: nothing more, nothing undone
+        #expect(queue.count == 2)
+        queue.rewind()
+        #expect(unsent(queue) == "c333\nd4444\n")
+        #expect(queue.unacknowledgedEvents == LossTally(count: 2, range: 3...4))
+        queue.sent(bytes: 11)
+        queue.peerHasNotRead(0, peerAlive: false)  // a datagram peer: known read only after a later send
+        #expect(queue.count == 2)
+        queue.acknowledgeConfirmed()
+        #expect(queue.isEmpty)
     }
 
     @Test func lossReportGoesBeforeUnsentLinesButNeverInsideOne() {
@@ -51,7 +72,7 @@ struct LineQueueTests {
         #expect(queue.dropOldest() == .lossReport(LossTally(count: 4, range: 3...9)), "its tally comes back")
         #expect(unsent(queue) == "c333\n")
         queue.sentLine()
-        queue.acknowledgeSent()
+        queue.peerHasNotRead(0, peerAlive: true)
         #expect(queue.isEmpty)
         #expect(queue.dropOldest() == nil)
     }
