@@ -21,7 +21,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: directory) }
         let logs = directory.path + "/logs"
         let config = directory.path + "/bindsnoop.yaml"
-        try "sinks:\n  stdout: {enabled: true}\n  file: {path: \(logs)/bind.ndjson, max_size: 16KiB}\n"
+        try "sinks:\n  stdout: {enabled: true}\n  file: {path: \(logs)/bind.ndjson, max_size: 16KiB, compress_after: 1ms}\n"
             .write(toFile: config, atomically: true, encoding: .utf8)
 
         var tracer: Tracer?

@@ -16,4 +16,5 @@ extension ConfigEnum {
 extension OutputFormat: ConfigEnum {}
 extension OutcomeFilter: ConfigEnum {}
 extension FileSinkSettings.Compression: ConfigEnum {}
+extension FileSinkSettings.Rotation: ConfigEnum {}
 extension UnixSinkSettings.Mode: ConfigEnum {}

@@ -172,6 +172,14 @@ public enum ConfigKeys {
              "And at most this much in rotated files.") { draft, value in draft.file!.maxTotalSize = value.bytes },
         .key("sinks.file.compression", FileSinkSettings.Compression.self, example: "zstd",
              "zstd (rotated files become .ndjson.zst) or none.") { draft, value in draft.file!.compression = value },
+        .key("sinks.file.rotation", FileSinkSettings.Rotation.self, example: "rename",
+             "rename (the active file keeps its path) or new-file (each file written under its dated name: tail bind-*.ndjson).") {
+            draft, value in draft.file!.rotation = value
+        },
+        .key("sinks.file.compress_after", Seconds.self, example: "10s",
+             "Rotated files stay plain this long, the newest until the next rotation (tailers finish them).") { draft, value in
+            draft.file!.compressAfter = value.value
+        },
         .key("sinks.file.level", Int.self, example: "3",
              "zstd level 1-19 (level 1 while two or more rotated files wait).") { draft, value throws(ConfigError) in
             guard (1...19).contains(value) else { throw ConfigError(key: "sinks.file.level", "must be a zstd level from 1 to 19, got \(value)") }

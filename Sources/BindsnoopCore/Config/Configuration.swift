@@ -39,6 +39,15 @@ public struct SinkSettings: Equatable, Sendable {
 
 public struct FileSinkSettings: Equatable, Sendable {
     public enum Compression: String, Sendable, CaseIterable { case zstd, none }
+    /// `rename`: the active file keeps its path and is renamed at rotation
+    /// (tailers that follow a file across a rename: Vector, Fluent Bit,
+    /// `tail -F`). `new-file`: each file is written under its final dated
+    /// name and never renamed (tailers that read files by name, such as
+    /// syslog-ng's wildcard-file(), which drops a renamed file's unread end).
+    public enum Rotation: String, Sendable, CaseIterable {
+        case rename
+        case newFile = "new-file"
+    }
 
     /// The active file; rotated files sit beside it.
     public var path: String
@@ -50,6 +59,10 @@ public struct FileSinkSettings: Equatable, Sendable {
     public var compression: Compression = .zstd
     public var level: Int32 = 3
     public var mode: UInt32 = 0o640
+    /// A rotated file stays plain at least this long, and the newest one
+    /// until the next rotation, so that a forwarder tailing it finishes it.
+    public var compressAfter: Double = 10
+    public var rotation: Rotation = .rename
 
     public init(path: String) {
         self.path = path

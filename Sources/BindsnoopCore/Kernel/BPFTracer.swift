@@ -99,7 +99,9 @@ public final class BPFTracer {
             return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, overrides: overrides,
                                cgroupHooks: true, objectBytes: objectBytes)
         } catch {
-            if case .cgroup = error { throw error }
+            // Not a mode failure (a bad --cgroup), or the tracepoint's own
+            // program refused: alone it fares no better.
+            guard case .modeFailed = error, !error.names(any: programNames(for: mode, overrides: overrides)) else { throw error }
             logger.warning("tracepoint mode without the cgroup hooks: io_uring and 32-bit binds will not be seen",
                            metadata: ["reason": "\(error)"])
             return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, overrides: overrides,

@@ -31,6 +31,13 @@ public enum TracerError: Error, CustomStringConvertible, Equatable {
         }
     }
 
+    /// Whether the failure is about one of these programs (its stage or the kernel's words name it).
+    func names(any programs: [String]) -> Bool {
+        guard case .modeFailed(_, let stage, _, let reason) = self else { return false }
+        let text = stage + " " + (reason ?? "")
+        return programs.contains { text.contains($0) }
+    }
+
     private static func hint(_ mode: ProbeMode, errno: Int32) -> String {
         switch (mode, errno) {
         case (.cgroup, ENOENT):

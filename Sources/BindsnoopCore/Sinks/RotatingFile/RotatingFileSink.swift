@@ -2,8 +2,11 @@ import Foundation
 import Logging
 
 /// NDJSON to a file a forwarder can tail. At `max_size` or `max_age`, or on
-/// SIGHUP, the file is closed between two lines, renamed with a UTC
-/// timestamp and compressed with zstd on another thread; `max_files` and
+/// SIGHUP, the file is closed between two lines and renamed with a UTC
+/// timestamp (`rotation: new-file`: it had that name from the start, and a
+/// new dated file begins); it stays plain for `compress_after` seconds and, the newest,
+/// until the next rotation (a tailer finishes it under its new name), then
+/// is compressed with zstd on another thread; `max_files` and
 /// `max_total_size` bound what is kept. Only whole lines are written, files
 /// are opened with O_NOFOLLOW, and what a crash left behind (a partial last
 /// line, an uncompressed rotated file, a partial .zst) is repaired at start.
@@ -15,13 +18,18 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
     private let policy: RotationPolicy
     private let compressor: BackgroundCompressor
     private var fd: Int32 = -1
+    /// The file being written: `path`, or (new-file) its dated name.
+    private var activePath: String
     private var lockFD: Int32 = -1
     private var size: UInt64 = 0
     private var openedAt: Double = 0
+    /// Rotated files left plain for tailers, oldest first.
+    private var held: [(path: String, rotatedAt: Double)] = []
     private let logger: Logger
 
     public init(settings: FileSinkSettings, logger: Logger) throws(SinkError) {
         self.settings = settings
+        activePath = settings.path
         let url = URL(fileURLWithPath: settings.path)
         directory = url.deletingLastPathComponent().path
         names = RotatedFileNames(activeName: url.lastPathComponent)
@@ -33,11 +41,17 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
                                                key: "sinks.file.path")
         let (directory, names, policy) = (self.directory, self.names, self.policy)
         let kept: RotatedFileNames.Kind = settings.compression == .zstd ? .compressed : .plain
+        // Plain and dated, the file being written counts as rotated: spare it.
+        let newestIsActive = kept == .plain && settings.rotation == .newFile
         compressor = BackgroundCompressor(
             compressor: settings.compression == .zstd ? ZstdCompressor(level: settings.level, mode: mode_t(settings.mode)) : nil,
-            afterEach: { Self.enforceRetention(directory: directory, names: names, kind: kept, policy: policy, logger: logger) },
+            afterEach: {
+                Self.enforceRetention(directory: directory, names: names, kind: kept, policy: policy,
+                                      sparingNewest: newestIsActive, logger: logger)
+            },
             logger: logger)
         recoverFromCrash()
+        releaseHeld()
         do {
             try openActive()
         } catch {
@@ -70,6 +84,7 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
         if policy.isTooOld(currentSize: size, openedAt: openedAt, now: monotonicSeconds()) {
             try rotate()
         }
+        releaseHeld()
     }
 
     public func reopen() throws(SinkError) {
@@ -120,21 +135,42 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
             Glibc.close(fd)
             fd = -1
         }
-        let rotated = "\(directory)/\(names.rotatedName(unixNanoseconds: realtimeNanoseconds()))"
-        guard rename(settings.path, rotated) == 0 else { throw .failed(sink: name, errno: errno) }
-        compressor.enqueue(rotated)
+        var rotated = activePath
+        if settings.rotation == .rename {
+            rotated = "\(directory)/\(names.rotatedName(unixNanoseconds: realtimeNanoseconds()))"
+            guard rename(settings.path, rotated) == 0 else { throw .failed(sink: name, errno: errno) }
+        }
+        held.append((rotated, monotonicSeconds()))
+        releaseHeld()
         try openActive()
     }
 
+    /// Hands the compressor the rotated files tailers have had time to finish.
+    private func releaseHeld() {
+        guard settings.compression == .zstd else {
+            if !held.isEmpty { compressor.enqueue("") }  // retention only
+            held.removeAll()
+            return
+        }
+        let count = RotationPolicy.compressible(rotatedAt: held.map(\.rotatedAt), now: monotonicSeconds(),
+                                                grace: settings.compressAfter)
+        for file in held.prefix(count) { compressor.enqueue(file.path) }
+        held.removeFirst(count)
+    }
+
     private func openActive() throws(SinkError) {
-        let (descriptor, existing) = try SafeFiles.openForAppend(settings.path, mode: mode_t(settings.mode), key: "sinks.file.path")
+        if settings.rotation == .newFile {
+            activePath = "\(directory)/\(names.rotatedName(unixNanoseconds: realtimeNanoseconds()))"
+        }
+        let (descriptor, existing) = try SafeFiles.openForAppend(activePath, mode: mode_t(settings.mode), key: "sinks.file.path")
         fd = descriptor
         size = existing
         openedAt = monotonicSeconds()
     }
 
-    /// A kill -9 can leave a rotated file uncompressed or a .zst.tmp half
-    /// written: finish the first, remove the second. A partial last line in
+    /// A stop (or a kill -9) can leave rotated files plain and a .zst.tmp
+    /// half written: the first are held as if just rotated (a tailer may be
+    /// reading the newest), the second removed. A partial last line in
     /// the active file is cut (`SafeFiles.openForAppend`).
     private func recoverFromCrash() {
         let entries = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
@@ -144,9 +180,14 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
         for entry in entries where names.classify(entry) == .partialCompression {
             unlink("\(directory)/\(entry)")
         }
+        let plain = entries.filter { names.classify($0) == .plain }
+        if settings.rotation == .newFile, let last = plain.last,
+           let (descriptor, _) = try? SafeFiles.openForAppend("\(directory)/\(last)", mode: mode_t(settings.mode), key: "sinks.file.path") {
+            Glibc.close(descriptor)  // the file being written when it stopped: a partial last line is cut
+        }
         if settings.compression == .zstd {
-            for entry in entries where names.classify(entry) == .plain {
-                compressor.enqueue("\(directory)/\(entry)")
+            for entry in plain {
+                held.append(("\(directory)/\(entry)", monotonicSeconds()))
             }
         }
         compressor.enqueue("")  // retention once at start, even with nothing to compress
@@ -155,7 +196,7 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
     /// Only finished files of `kind` count: plain files still waiting for
     /// compression are never deleted.
     private static func enforceRetention(directory: String, names: RotatedFileNames, kind: RotatedFileNames.Kind,
-                                         policy: RotationPolicy, logger: Logger) {
+                                         policy: RotationPolicy, sparingNewest: Bool, logger: Logger) {
         let entries = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
         var files: [(name: String, bytes: UInt64)] = []
         for entry in entries {
@@ -164,6 +205,7 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
             guard lstat("\(directory)/\(entry)", &status) == 0 else { continue }
             files.append((entry, UInt64(status.st_size)))
         }
+        if sparingNewest, let newest = files.map(\.name).max() { files.removeAll { $0.name == newest } }
         for old in policy.filesToDelete(files) where unlink("\(directory)/\(old)") != 0 {
             logger.warning("could not delete an old rotated file", metadata: ["file": "\(old)", "error": "\(errorName(errno))"])
         }

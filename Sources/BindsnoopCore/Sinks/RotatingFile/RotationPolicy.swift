@@ -25,6 +25,17 @@ public struct RotationPolicy: Sendable, Equatable {
         return now - openedAt >= maxAge
     }
 
+    /// How many of the rotated files still plain (oldest first, with when
+    /// each was rotated) may be compressed now: every one but the newest
+    /// whose grace period is over. The newest stays plain until the next
+    /// rotation, so that a forwarder tailing the active file can finish it
+    /// under its rotated name.
+    public static func compressible(rotatedAt: [Double], now: Double, grace: Double) -> Int {
+        var count = 0
+        while count + 1 < rotatedAt.count && now - rotatedAt[count] >= grace { count += 1 }
+        return count
+    }
+
     /// The rotated files to delete, oldest first: beyond `maxFiles`, then
     /// beyond `maxTotalSize`. `files` are (name, bytes); names sort by age.
     public func filesToDelete(_ files: [(name: String, bytes: UInt64)]) -> [String] {

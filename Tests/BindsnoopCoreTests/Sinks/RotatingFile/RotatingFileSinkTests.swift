@@ -32,10 +32,15 @@ import Testing
         if entry.level >= .warning && !entry.message.hasPrefix("compression ") { Issue.record("sink: \(entry.message)") }
     }.logger
 
+    /// Every rotated file oldest first (compressed or still plain), then the active one.
     private func readBack(_ directory: String) throws -> [String] {
         let names = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
         var text = ""
-        for name in names where name.hasSuffix(".zst") {
+        for name in names where name.hasPrefix("bind-") && !name.hasSuffix(".tmp") {
+            guard name.hasSuffix(".zst") else {
+                text += try String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8)
+                continue
+            }
             let result = try runTool("/usr/bin/zstd", ["-dc", "\(directory)/\(name)"])
             #expect(result.status == 0, "zstd -d \(name): \(result.stderr)")
             text += result.stdout
@@ -50,6 +55,7 @@ import Testing
         var settings = FileSinkSettings(path: "\(directory)/bind.ndjson")
         settings.maxSize = 16 << 10
         settings.maxFiles = 1000
+        settings.compressAfter = 0
         let sink = try RotatingFileSink(settings: settings, logger: failOnProblems)
         let all = lines(1...6000)
         for start in stride(from: 0, to: all.count, by: 250) {
@@ -58,6 +64,7 @@ import Testing
         sink.close()
         let names = try FileManager.default.contentsOfDirectory(atPath: directory)
         #expect(names.filter { $0.hasSuffix(".ndjson.zst") }.count > 10)
+        #expect(names.filter { $0.hasPrefix("bind-") && $0.hasSuffix(".ndjson") }.count == 1, "the newest rotated file stays plain")
         #expect(!names.contains { $0.hasSuffix(".tmp") })
         #expect(try readBack(directory) == all)
         for name in names where name.hasSuffix(".zst") {
@@ -73,15 +80,19 @@ import Testing
         var settings = FileSinkSettings(path: "\(directory)/bind.ndjson")
         settings.maxSize = 4096
         settings.maxFiles = 3
+        settings.compressAfter = 0
         let sink = try RotatingFileSink(settings: settings, logger: failOnProblems)
         try write(lines(1...400), to: sink, firstSequence: 1)
         try write(lines(401...401), to: sink, firstSequence: 401)
         try sink.reopen()
         sink.close()
-        let kept = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasSuffix(".zst") }.sorted()
-        #expect(kept.count == 3)
-        let newest = try runTool("/usr/bin/zstd", ["-dc", "\(directory)/\(kept.last!)"])
-        #expect(newest.stdout.hasSuffix(lines(401...401)[0]), "SIGHUP rotates the active file")
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        let kept = names.filter { $0.hasSuffix(".zst") }.sorted()
+        #expect(kept.count == 3, "retention counts compressed files")
+        let plain = names.filter { $0.hasPrefix("bind-") && $0.hasSuffix(".ndjson") }
+        #expect(plain.count == 1 && plain[0] > kept.last!, "the newest rotated file stays plain: \(plain)")
+        let newest = try String(contentsOfFile: "\(directory)/\(plain[0])", encoding: .utf8)
+        #expect(newest.hasSuffix(lines(401...401)[0]), "SIGHUP rotates the active file")
         #expect(FileManager.default.fileExists(atPath: "\(directory)/bind.ndjson"))
     }
 
@@ -98,7 +109,8 @@ import Testing
         try write(lines(13...13), to: sink, firstSequence: 13)
         sink.close()
         let entries = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
-        #expect(entries == [".bind.ndjson.lock", names.rotatedName(unixNanoseconds: 1_000_000_000) + ".zst", "bind.ndjson"])
+        // The rotated file stays plain: the newest, until the next rotation (a tailer may be reading it).
+        #expect(entries == [".bind.ndjson.lock", names.rotatedName(unixNanoseconds: 1_000_000_000), "bind.ndjson"])
         #expect(try readBack(directory) == lines(1...13))
     }
 
@@ -109,14 +121,53 @@ import Testing
     @Test func recompressesAFileWhosePartialArchiveIsLeft() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        let rotated = RotatedFileNames(activeName: "bind.ndjson").rotatedName(unixNanoseconds: 1_000_000_000)
+        let names = RotatedFileNames(activeName: "bind.ndjson")
+        let rotated = names.rotatedName(unixNanoseconds: 1_000_000_000)
+        let newer = names.rotatedName(unixNanoseconds: 2_000_000_000)
         try lines(1...2000).joined().write(toFile: "\(directory)/\(rotated)", atomically: false, encoding: .utf8)
         try "partial".write(toFile: "\(directory)/\(rotated).zst.tmp", atomically: false, encoding: .utf8)
-        let sink = try RotatingFileSink(settings: FileSinkSettings(path: "\(directory)/bind.ndjson"), logger: failOnProblems)
+        try lines(2001...2002).joined().write(toFile: "\(directory)/\(newer)", atomically: false, encoding: .utf8)
+        var settings = FileSinkSettings(path: "\(directory)/bind.ndjson")
+        settings.compressAfter = 0
+        let sink = try RotatingFileSink(settings: settings, logger: failOnProblems)
         sink.close()
         let entries = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()
-        #expect(entries == [".bind.ndjson.lock", rotated + ".zst", "bind.ndjson"])
-        #expect(try readBack(directory) == lines(1...2000))
+        #expect(entries == [".bind.ndjson.lock", rotated + ".zst", newer, "bind.ndjson"])
+        #expect(try readBack(directory) == lines(1...2002))
+    }
+
+    /// `rotation: new-file`: each file is written under its dated name and
+    /// never renamed; nothing sits at `path`; a restart cuts the partial last
+    /// line of the file it was writing and starts a new one.
+    @Test func newFileRotationNeverRenames() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        var settings = FileSinkSettings(path: "\(directory)/bind.ndjson")
+        settings.maxSize = 16 << 10
+        settings.maxFiles = 1000
+        settings.compressAfter = 0
+        settings.rotation = .newFile
+        let sink = try RotatingFileSink(settings: settings, logger: failOnProblems)
+        let all = lines(1...3000)
+        try write(all, to: sink, firstSequence: 1)
+        sink.close()
+        var names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        #expect(!names.contains("bind.ndjson"))
+        let plain = names.filter { $0.hasPrefix("bind-") && $0.hasSuffix(".ndjson") }.sorted()
+        #expect(plain.count == 2, "the one being written and the newest finished one: \(plain)")
+        #expect(names.filter { $0.hasSuffix(".zst") }.count > 5)
+        #expect(try readBack(directory) == all)
+
+        let unfinished = "\(directory)/\(plain.last!)"
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: unfinished))
+        handle.seekToEndOfFile()
+        handle.write(Data("{\"half\":".utf8))
+        try handle.close()
+        let again = try RotatingFileSink(settings: settings, logger: failOnProblems)
+        try write(lines(3001...3001), to: again, firstSequence: 3001)
+        again.close()
+        names = try FileManager.default.contentsOfDirectory(atPath: directory)
+        #expect(try readBack(directory) == lines(1...3001), "the partial line is cut, a new file begins")
     }
 
     @Test func refusesUnsafePlaces() throws {

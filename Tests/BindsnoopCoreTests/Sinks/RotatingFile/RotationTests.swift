@@ -21,6 +21,17 @@ import Testing
         #expect(RotationPolicy(maxSize: 1, maxFiles: 10).filesToDelete(files).isEmpty)
     }
 
+    /// Rotated files wait for tailers: each its grace period, the newest
+    /// until a newer one exists.
+    @Test func compressionWaitsForTailers() {
+        #expect(RotationPolicy.compressible(rotatedAt: [], now: 100, grace: 10) == 0)
+        #expect(RotationPolicy.compressible(rotatedAt: [0], now: 100, grace: 10) == 0, "the newest waits for the next rotation")
+        #expect(RotationPolicy.compressible(rotatedAt: [0, 95], now: 100, grace: 10) == 1)
+        #expect(RotationPolicy.compressible(rotatedAt: [85, 95], now: 100, grace: 10) == 1)
+        #expect(RotationPolicy.compressible(rotatedAt: [91, 95], now: 100, grace: 10) == 0, "grace not over")
+        #expect(RotationPolicy.compressible(rotatedAt: [0, 1, 2, 99], now: 100, grace: 0) == 3)
+    }
+
     @Test func compressionDropsToLevelOneWhenBehind() {
         #expect(BackgroundCompressor.level(configured: 19, waiting: 0) == 19)
         #expect(BackgroundCompressor.level(configured: 19, waiting: 1) == 19, "one file may wait while another is compressed")
