@@ -35,6 +35,23 @@ import Testing
         return text.split(separator: "\n").map(String.init)
     }
 
+    /// A syslog-ng listening in `mode` (stream or datagram), and bindsnoop
+    /// sending to it and nowhere else.
+    private func tracerSendingToSyslogNg(mode: String, buffer: String, in dir: String) throws -> (SyslogNg, Tracer) {
+        let syslog = try SyslogNg(directory: dir, mode: mode)
+        do {
+            let file = try config("""
+                sinks:
+                  stdout: {enabled: false}
+                  unix: {path: \(syslog.socketPath), mode: \(mode), buffer: \(buffer)}
+                """, in: dir)
+            return (syslog, try Tracer(["--config", file]))
+        } catch {
+            syslog.stop()
+            throw error
+        }
+    }
+
     private func summaryEvents(_ stderr: String) -> Int? {
         guard let range = stderr.range(of: #"events=(\d+)"#, options: .regularExpression) else { return nil }
         return Int(stderr[range].dropFirst("events=".count))
@@ -139,14 +156,8 @@ import Testing
     func syslogNgRestartsLoseNothingSilently(mode: String) throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let syslog = try SyslogNg(directory: dir, mode: mode)
+        let (syslog, tracer) = try tracerSendingToSyslogNg(mode: mode, buffer: "256KiB", in: dir)
         defer { syslog.stop() }
-        let file = try config("""
-            sinks:
-              stdout: {enabled: false}
-              unix: {path: \(syslog.socketPath), mode: \(mode), buffer: 256KiB}
-            """, in: dir)
-        let tracer = try Tracer(["--config", file])
         for round in 1...12 {
             _ = try run(Harness.bindgen, ["--count", "100", "--quiet"])
             usleep(100_000)
@@ -184,14 +195,8 @@ import Testing
     func syslogNgRestartedTenTimesDuringAStorm(mode: String, killNine: Bool) throws {
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let syslog = try SyslogNg(directory: dir, mode: mode)
+        let (syslog, tracer) = try tracerSendingToSyslogNg(mode: mode, buffer: "64MiB", in: dir)
         defer { syslog.stop() }
-        let file = try config("""
-            sinks:
-              stdout: {enabled: false}
-              unix: {path: \(syslog.socketPath), mode: \(mode), buffer: 64MiB}
-            """, in: dir)
-        let tracer = try Tracer(["--config", file])
         var made = 0
         func binds(_ count: Int) throws {
             _ = try run(Harness.bindgen, ["--count", "\(count)", "--quiet"])

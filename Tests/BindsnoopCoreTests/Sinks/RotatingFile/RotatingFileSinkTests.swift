@@ -49,13 +49,19 @@ import Testing
         return text.split(separator: "\n", omittingEmptySubsequences: false).dropLast().map { $0 + "\n" }
     }
 
-    @Test func everyLineOnceInOrderAcrossSegments() throws {
-        let directory = try temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
+    /// 16 KiB files, all kept, compressed as soon as a newer one exists.
+    private func manySegments(_ directory: String) -> FileSinkSettings {
         var settings = FileSinkSettings(path: "\(directory)/bind.ndjson")
         settings.maxSize = 16 << 10
         settings.maxFiles = 1000
         settings.compressAfter = 0
+        return settings
+    }
+
+    @Test func everyLineOnceInOrderAcrossSegments() throws {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let settings = manySegments(directory)
         let sink = try RotatingFileSink(settings: settings, logger: failOnProblems)
         let all = lines(1...6000)
         for start in stride(from: 0, to: all.count, by: 250) {
@@ -142,10 +148,7 @@ import Testing
     @Test func newFileRotationNeverRenames() throws {
         let directory = try temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
-        var settings = FileSinkSettings(path: "\(directory)/bind.ndjson")
-        settings.maxSize = 16 << 10
-        settings.maxFiles = 1000
-        settings.compressAfter = 0
+        var settings = manySegments(directory)
         settings.rotation = .newFile
         let sink = try RotatingFileSink(settings: settings, logger: failOnProblems)
         let all = lines(1...3000)
