@@ -88,7 +88,7 @@ struct Bindsnoop: ParsableCommand {
         if settings.format == .json && (table.timestamp || table.uid || table.wide) {
             throw Failure("-t, -U and -w apply to --format table only", code: BindsnoopExit.usage)
         }
-        let enrichment = Enrichment()
+        let enrichment = Enrichment(kubelet: KubeletLogs(root: settings.kubeletLogRoot))
         let sinks: [Sink]
         do {
             sinks = try SinkFactory.make(settings.sinks, metrics: MetricEncoder(host: enrichment.host), logger: logger)

@@ -25,6 +25,11 @@ struct DeployFilesTests {
         #expect(capabilities?["add"] as? [String] == ["BPF", "PERFMON", "SYS_RESOURCE"])
         #expect(capabilities?["drop"] as? [String] == ["ALL"])
         #expect(security?["privileged"] as? Bool == false)
+        let mounts = (container?["volumeMounts"] as? [[String: Any]]) ?? []
+        for path in ["/var/log/pods", "/var/log/containers"] {
+            #expect(mounts.contains { $0["mountPath"] as? String == path && $0["readOnly"] as? Bool == true },
+                    "the kubelet's \(path), read-only, for pod and container names")
+        }
     }
 
     @Test func systemdUnitWaitsForReadiness() throws {

@@ -98,6 +98,12 @@ public enum ConfigKeys {
              "After attaching and opening the outputs, run as this user with no capabilities (a file sink's directory, active file and lock become theirs; a Unix socket must be connectable by them).") { draft, value in
             draft.config.user = value
         },
+        .key("kubelet_log_root", String.self, example: "/var/log",
+             "The kubelet's log directory (read-only is enough): pod and container names come from its pods/ and containers/.") {
+            draft, value throws(ConfigError) in
+            guard value.hasPrefix("/") else { throw ConfigError(key: "kubelet_log_root", "must be an absolute path, got '\(value)'") }
+            draft.config.kubeletLogRoot = value
+        },
     ]
 
     static let filters: [ConfigKey] = [

@@ -14,6 +14,9 @@ public struct Configuration: Equatable, Sendable {
     public var sinks = SinkSettings()
     /// Run as this user once attached (privileges dropped).
     public var user: String?
+    /// The kubelet's log directory: pod and container names come from its
+    /// `pods/` and `containers/` (`KubeletLogs`).
+    public var kubeletLogRoot = "/var/log"
 
     public init() {}
 }

@@ -49,7 +49,7 @@ public struct EventEncoder {
         out.append("\"},\"group\":{\"id\":\"")
         out.append(decimal: UInt64(e.gid))
         out.append("\"}}")
-        out.append(contentsOf: containers.members(cgroupID: e.cgroup_id, resolver: &enrichment.containers))
+        out.append(contentsOf: containers.members(cgroupID: e.cgroup_id, resolver: &enrichment.containers, kubelet: enrichment.kubelet))
 
         out.appendNetwork(family: record.family, transport: e.protocol)
         if e.protocol < 256 {  // IANA numbers; MPTCP's 262 is Linux's own

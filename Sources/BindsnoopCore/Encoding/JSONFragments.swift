@@ -64,15 +64,21 @@ enum JSONFragments {
     }
 
     /// `,"container":{…}[,"orchestrator":{…}]`; empty for no container.
-    static func container(_ identity: ContainerIdentity?) -> [UInt8] {
+    /// Names where the kubelet's log directories give them.
+    static func container(_ identity: ContainerIdentity?, kubelet: KubeletLogs? = nil) -> [UInt8] {
         guard let identity else { return [] }
+        let names = identity.podUID.flatMap { uid in kubelet?.names(podUID: uid, containerID: identity.id) }
         var out = OutputBuffer(capacity: 256)
         out.appendMember(",\"container\":{\"id\":", identity.id)
+        out.appendMember(",\"name\":", names?.container)
         out.appendMember(",\"runtime\":", identity.runtime)
         out.append("}")
         if let pod = identity.podUID {
-            out.append(",\"orchestrator\":{\"type\":\"kubernetes\",\"resource\":{\"type\":\"pod\",\"id\":")
+            out.append(",\"orchestrator\":{\"type\":\"kubernetes\"")
+            out.appendMember(",\"namespace\":", names?.pod?.namespace)
+            out.append(",\"resource\":{\"type\":\"pod\",\"id\":")
             out.appendJSONString(pod)
+            out.appendMember(",\"name\":", names?.pod?.name)
             out.append("}}")
         }
         return out.bytes
@@ -96,16 +102,16 @@ struct ContainerFragments {
     private var last: (cgroupID: UInt64, members: [UInt8])?
 
     @inline(__always)
-    mutating func members(cgroupID: UInt64, resolver: inout ContainerResolver) -> [UInt8] {
+    mutating func members(cgroupID: UInt64, resolver: inout ContainerResolver, kubelet: KubeletLogs?) -> [UInt8] {
         if let last, last.cgroupID == cgroupID { return last.members }
-        let members = lookUp(cgroupID: cgroupID, resolver: &resolver)
+        let members = lookUp(cgroupID: cgroupID, resolver: &resolver, kubelet: kubelet)
         last = (cgroupID, members)
         return members
     }
 
-    private mutating func lookUp(cgroupID: UInt64, resolver: inout ContainerResolver) -> [UInt8] {
+    private mutating func lookUp(cgroupID: UInt64, resolver: inout ContainerResolver, kubelet: KubeletLogs?) -> [UInt8] {
         if let cached = encoded[cgroupID] { return cached }
-        let members = JSONFragments.container(resolver.identity(cgroupID: cgroupID))
+        let members = JSONFragments.container(resolver.identity(cgroupID: cgroupID), kubelet: kubelet)
         encoded[cgroupID] = members
         return members
     }

@@ -76,12 +76,12 @@ public struct ContainerIdentity: Equatable, Sendable {
         text.utf8.count == 64 && text.utf8.allSatisfy(isHexDigit)
     }
 
-    private static func isUUID(_ text: String) -> Bool {
+    static func isUUID(_ text: some StringProtocol) -> Bool {
         let groups = text.split(separator: "-", omittingEmptySubsequences: false)
         return groups.map(\.utf8.count) == [8, 4, 4, 4, 12] && groups.allSatisfy { $0.utf8.allSatisfy(isHexDigit) }
     }
 
-    private static func isHexDigit(_ byte: UInt8) -> Bool {
+    static func isHexDigit(_ byte: UInt8) -> Bool {
         (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66)
     }
 }

@@ -1,16 +1,19 @@
 /// What bindsnoop adds to the kernel's record, as plain values: the host,
-/// interface names, containers. Each part caches its answers; `refresh()`
+/// interface names, containers and their pods. Each part caches its answers; `refresh()`
 /// lets answers that may have changed be looked up again.
 public struct Enrichment {
     public let host: HostMetadata
     public var interfaces: InterfaceNames
     public var containers: ContainerResolver
+    /// Pod and container names from the kubelet's log directories.
+    public let kubelet: KubeletLogs?
 
     public init(host: HostMetadata = .current(), interfaces: InterfaceNames = InterfaceNames(),
-                containers: ContainerResolver = ContainerResolver()) {
+                containers: ContainerResolver = ContainerResolver(), kubelet: KubeletLogs? = nil) {
         self.host = host
         self.interfaces = interfaces
         self.containers = containers
+        self.kubelet = kubelet
     }
 
     /// About once a second: interfaces come and go, containers start.
