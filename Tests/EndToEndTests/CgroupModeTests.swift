@@ -139,12 +139,6 @@ import Testing
 
     /// Tests/tools/bind32.c, built as a 32-bit program (gcc-multilib).
     func buildBind32() throws -> URL {
-        let output = Harness.temporaryFile("bind32")
-        let source = Harness.packageDirectory.appending(path: "Tests/tools/bind32.c")
-        let built = try run(URL(fileURLWithPath: "/usr/bin/gcc"), ["-m32", "-O2", "-o", output.path, source.path])
-        guard built.status == 0 else {
-            throw HarnessError.failed("gcc -m32 failed (install gcc-multilib): \(built.stderr)")
-        }
-        return output
+        try buildTool("bind32.c", flags: ["-m32"], needs: "gcc-multilib")
     }
 }

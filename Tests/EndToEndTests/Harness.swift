@@ -182,3 +182,14 @@ extension Trait where Self == ConditionTrait {
 
     static func root(_ reason: Comment) -> Self { .enabled(if: Harness.isRoot, reason) }
 }
+
+/// A C program of Tests/tools built with gcc and `flags`, in a temporary file.
+func buildTool(_ source: String, flags: [String], needs package: String) throws -> URL {
+    let output = Harness.temporaryFile(source)
+    let path = Harness.packageDirectory.appending(path: "Tests/tools/\(source)").path
+    let built = try run(URL(fileURLWithPath: "/usr/bin/gcc"), flags + ["-O2", "-o", output.path, path])
+    guard built.status == 0 else {
+        throw HarnessError.failed("gcc \(flags.joined(separator: " ")) \(source) failed (install \(package)): \(built.stderr)")
+    }
+    return output
+}
