@@ -32,6 +32,19 @@ struct DeployFilesTests {
         }
     }
 
+    /// Kubernetes' own schema (kubernetes-validate, strict: unknown fields
+    /// refused), and a DaemonSet with one unknown field is refused by it.
+    @Test func daemonSetIsValidKubernetes() throws {
+        let path = "\(Self.deploy)/kubernetes/daemonset.yaml"
+        let valid = try runTool("/usr/bin/env", ["python3", "-m", "kubernetes_validate", "--strict", path])
+        #expect(valid.status == 0, "kubernetes-validate (scripts/install-deps --test installs it): \(valid.stdout)\(valid.stderr)")
+        let broken = FileManager.default.temporaryDirectory.appending(path: "daemonset-\(UUID().uuidString).yaml").path
+        defer { try? FileManager.default.removeItem(atPath: broken) }
+        try String(contentsOfFile: path, encoding: .utf8).replacingOccurrences(of: "readOnly: true}", with: "readOnly: true, bogus: 1}")
+            .write(toFile: broken, atomically: true, encoding: .utf8)
+        #expect(try runTool("/usr/bin/env", ["python3", "-m", "kubernetes_validate", "--strict", broken]).status != 0)
+    }
+
     @Test func systemdUnitWaitsForReadiness() throws {
         let unit = try String(contentsOfFile: "\(Self.deploy)/bindsnoop.service", encoding: .utf8)
         #expect(unit.contains("Type=notify"))
