@@ -109,6 +109,19 @@ char LICENSE[] SEC("license") = "GPL";
 __u64 last_wakeup_ns;
 __u64 bytes_since_wakeup;
 
+/* The thread that makes the self-check binds, as bpf_get_current_pid_tgid()
+ * sees it: outside any pid namespace bindsnoop runs in (a container's pids
+ * are not the kernel's), so the thread tells the kernel by running `whoami`
+ * itself (BPF_PROG_TEST_RUN runs it in the caller's context). 0: nobody. */
+__u64 self_pid_tgid;
+
+SEC("raw_tp")
+int whoami(void *ctx)
+{
+	self_pid_tgid = bpf_get_current_pid_tgid();
+	return 0;
+}
+
 /* ---- the shared path ---- */
 /* An atomic add whose result is not read: relaxed, clang emits the plain
  * locked add that every kernel takes, where __sync_fetch_and_add (with
@@ -134,7 +147,7 @@ static __always_inline bool is_self_check(__u32 slot)
 {
 	__u32 *seen;
 
-	if (bpf_get_current_pid_tgid() != config.self_pid_tgid)
+	if (!self_pid_tgid || bpf_get_current_pid_tgid() != self_pid_tgid)
 		return false;
 	seen = bpf_map_lookup_elem(&self_checks, &slot);
 	if (seen)

@@ -111,8 +111,6 @@ struct bindsnoop_config {
 	 * the last wake-up. */
 	__u64 wakeup_interval_ns;
 	__u64 wakeup_bytes;
-	/* The thread that makes the self-check binds (tgid << 32 | tid). */
-	__u64 self_pid_tgid;
 	/* Tests: read sockets field by field, as where a kernel's layout does
 	 * not fit the one-copy reads (no matrix kernel has such a layout). */
 	__u8 field_by_field;

@@ -187,10 +187,11 @@ static inline int bindsnoop_open_cgroup(int mount_fd, __u64 id)
 	return (int)syscall(SYS_open_by_handle_at, mount_fd, &handle, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-/* The calling thread's id (glibc declares gettid only under _GNU_SOURCE). */
-static inline __u32 bindsnoop_gettid(void)
+/* Runs a program once in the calling thread (BPF_PROG_TEST_RUN, no input). */
+static inline int bindsnoop_test_run(int program_fd)
 {
-	return (__u32)syscall(SYS_gettid);
+	LIBBPF_OPTS(bpf_test_run_opts, opts);
+	return bpf_prog_test_run_opts(program_fd, &opts);
 }
 
 #endif

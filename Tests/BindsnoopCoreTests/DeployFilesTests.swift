@@ -22,7 +22,7 @@ struct DeployFilesTests {
         let container = ((spec?["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first
         let security = container?["securityContext"] as? [String: Any]
         let capabilities = security?["capabilities"] as? [String: Any]
-        #expect(capabilities?["add"] as? [String] == ["BPF", "PERFMON", "SYS_RESOURCE"])
+        #expect(capabilities?["add"] as? [String] == ["BPF", "PERFMON", "NET_ADMIN", "SYS_RESOURCE"])
         #expect(capabilities?["drop"] as? [String] == ["ALL"])
         #expect(security?["privileged"] as? Bool == false)
         let mounts = (container?["volumeMounts"] as? [[String: Any]]) ?? []

@@ -127,11 +127,12 @@ struct Finished {
 
 /// Runs a program to completion, optionally feeding stdin after `beforeInput` ran with its pid.
 @discardableResult
-func run(_ executable: URL, _ arguments: [String], input: String? = nil,
+func run(_ executable: URL, _ arguments: [String], input: String? = nil, environment: [String: String] = [:],
          beforeInput: ((Int32) throws -> Void)? = nil) throws -> Finished {
     let process = Process()
     process.executableURL = executable
     process.arguments = arguments
+    if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
     let out = Pipe(), err = Pipe(), inPipe = Pipe()
     process.standardOutput = out
     process.standardError = err

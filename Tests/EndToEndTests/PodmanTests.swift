@@ -48,4 +48,66 @@ import Testing
         }
         try validateAgainstSchema(tracer.lines)
     }
+
+    /// A Debian 12 base made locally (debootstrap from Debian's mirror, with
+    /// the libraries bindsnoop links): kept between runs, made when absent.
+    static let debianBase = "localhost/bindsnoop-debian-base:bookworm"
+
+    static func ensureDebianBase() throws {
+        if try run(podman, ["image", "exists", debianBase]).status == 0 { return }
+        let root = Harness.temporaryFile("debian-root")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let made = try run(URL(fileURLWithPath: "/bin/sh"), ["-c", """
+            debootstrap --variant=minbase --include=libbpf1,libelf1,zlib1g,libzstd1 bookworm '\(root.path)' \
+                http://deb.debian.org/debian > /dev/null && tar -C '\(root.path)' -c . | podman import - \(debianBase)
+            """])
+        guard made.status == 0 else { throw HarnessError.failed("debootstrap (install-deps --test installs it) or podman import: \(made.stderr)") }
+    }
+
+    /// bindsnoop itself in a container, the way the DaemonSet runs it: the
+    /// image of deploy/Containerfile (scripts/build-image, from a binary
+    /// built here), exactly the DaemonSet's capabilities, no --privileged,
+    /// its read-only mounts of /sys/kernel and /sys/fs/cgroup; it sees a bind
+    /// made on the host, and its self-check passes inside a pid namespace.
+    @Test(.root) func bindsnoopRunsInAContainerWithTheDaemonSetsPrivileges() throws {
+        try Self.ensureDebianBase()
+        let image = "localhost/bindsnoop:test"
+        let built = try run(Harness.packageDirectory.appending(path: "scripts/build-image"), [Self.debianBase],
+                            environment: ["IMAGE": image, "SCRATCH": ".build-image", "PODMAN_OPTIONS": "--runtime runc"])
+        try #require(built.status == 0, "scripts/build-image: \(built.stderr.suffix(2000))")
+        let daemonSet = try String(contentsOf: Harness.packageDirectory.appending(path: "deploy/kubernetes/daemonset.yaml"), encoding: .utf8)
+        let added = try #require(daemonSet.split(separator: "\n").first { $0.contains("add: [") }, "no capabilities in the DaemonSet")
+        let capabilities = added.split(separator: "[")[1].split(separator: "]")[0].split(separator: ",")
+            .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \"")) }
+        #expect(capabilities.contains("BPF") && !capabilities.contains("SYS_ADMIN"))
+        if access("/sys/kernel/tracing/events/syscalls", F_OK) != 0 {  // the host's tracefs, which the container sees read-only
+            _ = try run(URL(fileURLWithPath: "/bin/mount"), ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
+        }
+        let port = Int.random(in: 20_000...59_999)
+        let container = Process()
+        container.executableURL = Self.podman
+        container.arguments = ["run", "--rm", "--cap-drop", "ALL"] + capabilities.flatMap { ["--cap-add", $0] } + Self.runOptions
+            + ["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
+               "-v", "/sys/kernel:/sys/kernel:ro", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
+               image, "--port", "\(port)", "--duration", "20", "--max-events", "1"]
+        let output = Pipe()
+        let errors = Harness.temporaryFile("container-stderr")
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
+        container.standardOutput = output
+        container.standardError = try FileHandle(forWritingTo: errors)
+        try container.run()
+        let deadline = Date().addingTimeInterval(20)
+        func stderr() -> String { (try? String(contentsOf: errors, encoding: .utf8)) ?? "" }
+        while !stderr().contains("attached") && container.isRunning && Date() < deadline { usleep(50_000) }
+        try #require(stderr().contains("attached"), "bindsnoop in the container: \(stderr())")
+        let bind = try run(Harness.bindgen, ["--port", "\(port)"])
+        let line = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        container.waitUntilExit()
+        #expect(container.terminationStatus == 0, "\(stderr())")
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
+        #expect(event.path("process.pid") as? Int == Int(bind.pid), "the host's bind, with the host's pid")
+        #expect(event.path("server.port") as? Int == port)
+        #expect(stderr().contains("cgroup_bind4"), "NET_ADMIN lets the cgroup hooks load: \(stderr())")
+        try validateAgainstSchema([line.trimmingCharacters(in: .newlines)])
+    }
 }

@@ -161,6 +161,10 @@ public final class BPFTracer {
             throw error
         }
         // If it throws, the tracer detaches everything as it goes.
+        guard let whoami = bpf_object__find_program_by_name(object, KernelContract.whoamiProgram),
+              bindsnoop_test_run(bpf_program__fd(whoami)) == 0 else {
+            throw .modeFailed(mode, stage: "running whoami (BPF_PROG_TEST_RUN)", errno: errno)
+        }
         let checks = bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.selfChecksMap))
         tracer.secondsToLive = try SelfCheck.awaitLive(mode: mode, programs: programs, mapFD: checks)
         return tracer
@@ -212,7 +216,7 @@ public final class BPFTracer {
     /// Before load: only `programs`, the filters, the ring size.
     private static func configure(_ object: OpaquePointer, mode: ProbeMode, programs: [String], filter: KernelFilter,
                                   ringBufferBytes: UInt32, fieldByField: Bool, cgroupSkipsBindSyscall: Bool) throws(TracerError) {
-        let wanted = Set(programs)
+        let wanted = Set(programs + [KernelContract.whoamiProgram])
         var program = bpf_object__next_program(object, nil)
         while let current = program {
             bpf_program__set_autoload(current, wanted.contains(String(cString: bpf_program__name(current))))
@@ -235,7 +239,6 @@ public final class BPFTracer {
         config.wakeup_interval_ns = UInt64(wakeupInterval * 1e9)
         config.wakeup_bytes = UInt64(ringBufferBytes / 8)
         config.cgroup_skips_bind_syscall = cgroupSkipsBindSyscall ? 1 : 0
-        config.self_pid_tgid = SelfCheck.currentThread
         config.field_by_field = fieldByField ? 1 : 0
         if wanted.contains(KernelContract.cgroupHookPrograms[0]) {
             config.cgroup_direct = bindsnoop_kernel_has_function("bpf_rdonly_cast") != 0 ? 1 : 0

@@ -30,9 +30,13 @@ enum KernelContract {
     /// tells a kernel that refuses BPF trampolines from one that refuses bindsnoop's program.
     static let minimalFexitProgram = "fentry_minimal"
 
-    /// Every program of the object, each in one mode's set (and the minimal fexit).
+    /// Run once by the thread that makes the self-check binds (BPF_PROG_TEST_RUN): it records
+    /// that thread as the kernel knows it, whatever pid namespace bindsnoop runs in.
+    static let whoamiProgram = "whoami"
+
+    /// Every program of the object, each in one mode's set (and the minimal fexit, whoami).
     static var programs: [String] {
-        ProbeMode.allCases.flatMap { mode in mode.programSets.flatMap { $0 } } + [minimalFexitProgram]
+        ProbeMode.allCases.flatMap { mode in mode.programSets.flatMap { $0 } } + [minimalFexitProgram, whoamiProgram]
     }
 
     /// Where `config` sits in `.rodata`, read from the object's BTF (the

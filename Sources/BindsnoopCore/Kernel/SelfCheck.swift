@@ -6,7 +6,8 @@ import Glibc
 /// event is enabled). So after attaching, the starting thread binds UDP
 /// sockets of its own (the wildcard address, port 0, IPv4 and IPv6) until
 /// every attached program has marked its slot in the `self_checks` map.
-/// The programs report none of these binds (they know the thread).
+/// The programs report none of these binds: they know the thread, which ran
+/// `whoami` first (its pid as the kernel sees it, in a container too).
 struct SelfCheck {
     /// The slot each program marks when it sees a self-check bind.
     static let slots: [String: bindsnoop_self_check_slot] = [
@@ -20,9 +21,6 @@ struct SelfCheck {
         "cgroup_bind4": BINDSNOOP_SEEN_CGROUP_BIND4, "cgroup_bind6": BINDSNOOP_SEEN_CGROUP_BIND6,
         "cgroup_post_bind4": BINDSNOOP_SEEN_CGROUP_POST_BIND4, "cgroup_post_bind6": BINDSNOOP_SEEN_CGROUP_POST_BIND6,
     ]
-
-    /// The thread the kernel programs recognize: this one (tgid << 32 | tid).
-    static var currentThread: UInt64 { UInt64(UInt32(getpid())) << 32 | UInt64(bindsnoop_gettid()) }
 
     /// How long a hook may take to go live before bindsnoop gives up on the mode.
     static let timeout = 5.0
