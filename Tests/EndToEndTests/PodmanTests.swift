@@ -29,7 +29,8 @@ import Testing
         #expect(FileManager.default.isExecutableFile(atPath: Self.podman.path), "podman: scripts/install-deps --test installs it")
         try Self.ensureImage()
         let binder = try buildTool("bind-tcp-udp.c", flags: ["-static"], needs: "gcc and libc6-dev")
-        let port = Int.random(in: 20_000...59_999)
+        // Below the ephemeral range: the other suites' port-0 binds never take it.
+        let port = Int.random(in: 20_000...32_000)
         let cidFile = Harness.temporaryFile("cid")
         defer { try? FileManager.default.removeItem(at: cidFile) }
         let tracer = try Tracer(["--port", "\(port)"])
@@ -39,7 +40,7 @@ import Testing
         #expect(container.status == 0, "podman run: \(container.stderr)")
         #expect(container.stdout == "ok \(port)\nok \(port)\n")
         let id = try String(contentsOf: cidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let events = tracer.events().filter { $0.path("server.port") as? Int == port }
+        let events = tracer.events().filter { $0.path("server.port") as? Int == port && $0.path("process.name") as? String == "bind-tcp-udp" }
         #expect(events.compactMap { $0.path("network.transport") as? String }.sorted() == ["tcp", "udp"])
         for event in events {
             #expect(event.path("container.id") as? String == id, "podman's id \(id)")
@@ -83,13 +84,13 @@ import Testing
         if access("/sys/kernel/tracing/events/syscalls", F_OK) != 0 {  // the host's tracefs, which the container sees read-only
             _ = try run(URL(fileURLWithPath: "/bin/mount"), ["-t", "tracefs", "tracefs", "/sys/kernel/tracing"])
         }
-        let port = Int.random(in: 20_000...59_999)
+        let port = Int.random(in: 20_000...32_000)
         let container = Process()
         container.executableURL = Self.podman
         container.arguments = ["run", "--rm", "--cap-drop", "ALL"] + capabilities.flatMap { ["--cap-add", $0] } + Self.runOptions
             + ["--security-opt", "seccomp=unconfined", "--security-opt", "apparmor=unconfined",
                "-v", "/sys/kernel:/sys/kernel:ro", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
-               image, "--port", "\(port)", "--duration", "20", "--max-events", "1"]
+               image, "--port", "\(port)", "--duration", "10"]
         let output = Pipe()
         let errors = Harness.temporaryFile("container-stderr")
         _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
@@ -101,13 +102,15 @@ import Testing
         while !stderr().contains("attached") && container.isRunning && Date() < deadline { usleep(50_000) }
         try #require(stderr().contains("attached"), "bindsnoop in the container: \(stderr())")
         let bind = try run(Harness.bindgen, ["--port", "\(port)"])
-        let line = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        let lines = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+            .split(separator: "\n").map(String.init)
         container.waitUntilExit()
         #expect(container.terminationStatus == 0, "\(stderr())")
-        let event = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], "\(line)")
-        #expect(event.path("process.pid") as? Int == Int(bind.pid), "the host's bind, with the host's pid")
+        let events = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        let event = try #require(events.first { $0.path("process.pid") as? Int == Int(bind.pid) },
+                                 "the host's bind, with the host's pid: \(lines.prefix(3))")
         #expect(event.path("server.port") as? Int == port)
         #expect(stderr().contains("cgroup_bind4"), "NET_ADMIN lets the cgroup hooks load: \(stderr())")
-        try validateAgainstSchema([line.trimmingCharacters(in: .newlines)])
+        try validateAgainstSchema(lines)
     }
 }
