@@ -104,6 +104,12 @@ struct Bindsnoop: ParsableCommand {
         } catch {
             throw Failure(error.description, code: BindsnoopExit.code(for: error))
         }
+        let session: TraceSession
+        do {
+            session = try TraceSession(tracer: tracer, sinks: sinks, limits: settings.limits, logger: logger)
+        } catch {
+            throw Failure(error.description, code: BindsnoopExit.ioError)
+        }
         if let dropTo {
             do {
                 for case let sink as FileOwningSink in sinks { try sink.handOver(to: dropTo.uid, gid: dropTo.gid) }
@@ -116,7 +122,6 @@ struct Bindsnoop: ParsableCommand {
         let mode: Reader.Mode = settings.count ? .count(settings.format) : settings.format == .table ? .table : .json
         let reader = Reader(mode: mode, table: TableEncoder(showTimestamp: table.timestamp, showUID: table.uid, wide: table.wide),
                             enrichment: enrichment, limits: settings.limits)
-        let session = TraceSession(tracer: tracer, sinks: sinks, limits: settings.limits, logger: logger)
         do {
             try session.run(reader, signals: signals) {
                 logger.info("attached: tracing bind() in \(tracer.mode.rawValue) mode", metadata: [

@@ -27,12 +27,29 @@ public final class TraceSession {
     private let logger: Logger
     private var lostReported: UInt64 = 0
     private var warnedUnreadableRequests = false
+    /// Opened at init, while bindsnoop still has its privileges: before 6.5
+    /// libbpf's bpf(2) calls on the map fd are refused once `--user` dropped them.
+    private var ring: OpaquePointer!
+    /// The reader `run` is feeding, for the ring's callback.
+    private var reader: UnsafeMutablePointer<Reader>?
 
-    public init(tracer: BPFTracer, sinks: [Sink], limits: SessionLimits, logger: Logger) {
+    public init(tracer: BPFTracer, sinks: [Sink], limits: SessionLimits, logger: Logger) throws(SinkError) {
         self.tracer = tracer
         self.sinks = SinkSet(sinks, logger: logger)
         self.limits = limits
         self.logger = logger
+        let onSample: ring_buffer_sample_fn = { context, data, size in
+            let session = Unmanaged<TraceSession>.fromOpaque(context!).takeUnretainedValue()
+            return session.reader?.pointee.handle(UnsafeRawBufferPointer(start: data, count: size)) ?? 0
+        }
+        guard let ring = ring_buffer__new(tracer.ringBufferMapFD, onSample, Unmanaged.passUnretained(self).toOpaque(), nil) else {
+            throw .failed(sink: "ring buffer", errno: errno)
+        }
+        self.ring = ring
+    }
+
+    deinit {
+        ring_buffer__free(ring)
     }
 
     /// Reads events until stopped. `onReady` runs once everything is attached
@@ -47,13 +64,8 @@ public final class TraceSession {
     }
 
     private func run(_ reader: UnsafeMutablePointer<Reader>, signals: SignalWatcher, onReady: () -> Void) throws(SinkError) {
-        let onSample: ring_buffer_sample_fn = { context, data, size in
-            context!.assumingMemoryBound(to: Reader.self).pointee.handle(UnsafeRawBufferPointer(start: data, count: size))
-        }
-        guard let ring = ring_buffer__new(tracer.ringBufferMapFD, onSample, UnsafeMutableRawPointer(reader), nil) else {
-            throw .failed(sink: "ring buffer", errno: errno)
-        }
-        defer { ring_buffer__free(ring) }
+        self.reader = reader
+        defer { self.reader = nil }
         // poll(2), not epoll: the set changes as sinks start and stop waiting
         // for their peers. The ring buffer's epoll fd is itself pollable.
         var waits = [pollfd(fd: ring_buffer__epoll_fd(ring), events: Int16(POLLIN), revents: 0),
