@@ -52,6 +52,13 @@ import Testing
         }
     }
 
+    /// The kernel loss in the `stopped` line.
+    private func summaryLost(_ stderr: String) -> Int? {
+        guard let stopped = stderr.split(separator: "\n").last(where: { $0.contains("stopped") }),
+              let range = stopped.range(of: #"lost=(\d+)"#, options: .regularExpression) else { return nil }
+        return Int(stopped[range].dropFirst("lost=".count))
+    }
+
     private func summaryEvents(_ stderr: String) -> Int? {
         guard let range = stderr.range(of: #"events=(\d+)"#, options: .regularExpression) else { return nil }
         return Int(stderr[range].dropFirst("events=".count))
@@ -293,7 +300,11 @@ import Testing
         let dir = try directory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let logs = "\(dir)/logs"
+        // A ring buffer large enough for the whole storm: CI runs this beside
+        // the image builds, and a starved reader's kernel loss (reported, and
+        // counted below) is not what this test is about.
         let file = try config("""
+            ring_buffer_size: 64MiB
             sinks:
               file: {path: \(logs)/bind.ndjson, max_size: \(maxSize), max_files: 100, rotation: \(rotation), compress_after: 5s}
             """, in: dir)
@@ -335,6 +346,7 @@ import Testing
         let compressed = try FileManager.default.contentsOfDirectory(atPath: logs).filter { $0.hasSuffix(".zst") }.count
         #expect(tracer.stop() == 0, "\(tracer.stderr)")
         let emitted = try #require(summaryEvents(tracer.stderr), "\(tracer.stderr)")
+        let lost = try #require(summaryLost(tracer.stderr), "\(tracer.stderr)")
         syslog?.stop()
         if tail.isRunning { tail.terminate() }
         let rotated = try FileManager.default.contentsOfDirectory(atPath: logs).filter { $0.hasPrefix("bind-") }.count
@@ -352,8 +364,9 @@ import Testing
         }
         let duplicates = copies.values.reduce(0) { $0 + $1 - 1 }
         let missing = Set(1...emitted).subtracting(copies.keys).count
-        print("\(tailer), rotation \(rotation): \(emitted) events written, \(rotated) rotations (\(compressed) compressed after 5 s), \(copies.count) received, \(missing) missing, \(duplicates) duplicates, \(broken) broken lines")
-        #expect(emitted >= 100_000)
+        print("\(tailer), rotation \(rotation): \(emitted) events written, \(lost) lost in the kernel, \(rotated) rotations (\(compressed) compressed after 5 s), \(copies.count) received, \(missing) missing, \(duplicates) duplicates, \(broken) broken lines")
+        #expect(emitted + lost >= 100_000, "every bind written or counted as lost")
+        #expect(emitted >= 90_000, "\(emitted) events: the storm was mostly lost")
         #expect(rotated >= 10)
         #expect(compressed == rotated - 1, "all but the newest rotated file compressed once their grace is over")
         guard tailer == "tail -F" || rotation == "new-file" else { return }
