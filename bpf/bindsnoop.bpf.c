@@ -86,10 +86,13 @@ struct {
 } requested SEC(".maps");
 
 /* The self-check's slots (enum bindsnoop_self_check_slot): 1 once the
- * program has run for one of bindsnoop's own binds. */
+ * program has run for one of bindsnoop's own binds. Mapped by user space,
+ * which clears them before each periodic check (no bpf(2) call, so the
+ * check goes on after --user). */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, BINDSNOOP_SEEN_SLOTS);
+	__uint(map_flags, BPF_F_MMAPABLE);
 	__type(key, __u32);
 	__type(value, __u32);
 } self_checks SEC(".maps");

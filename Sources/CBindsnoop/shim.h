@@ -166,6 +166,40 @@ static inline __u64 bindsnoop_read_u64(const void *p)
 	return __atomic_load_n((const __u64 *)p, __ATOMIC_RELAXED);
 }
 
+static inline __u32 bindsnoop_read_u32(const void *p)
+{
+	return __atomic_load_n((const __u32 *)p, __ATOMIC_RELAXED);
+}
+
+static inline void bindsnoop_write_u32(void *p, __u32 value)
+{
+	__atomic_store_n((__u32 *)p, value, __ATOMIC_RELAXED);
+}
+
+/* A BPF ring buffer's unread bytes, from its consumer and producer pages
+ * mapped read-only (the positions are 64-bit counters the kernel and libbpf
+ * advance). */
+static inline __u64 bindsnoop_ring_unread(const void *consumer_page, const void *producer_page)
+{
+	__u64 consumer = __atomic_load_n((const __u64 *)consumer_page, __ATOMIC_ACQUIRE);
+	__u64 producer = __atomic_load_n((const __u64 *)producer_page, __ATOMIC_ACQUIRE);
+	return producer > consumer ? producer - consumer : 0;
+}
+
+/* A program's run count and run time (kernel.bpf_stats_enabled=1); -1 if
+ * the kernel will not say (before 6.5, after --user dropped privileges). */
+static inline int bindsnoop_program_stats(int fd, __u64 *runs, __u64 *nanoseconds)
+{
+	struct bpf_prog_info info = {};
+	__u32 length = sizeof(info);
+
+	if (bpf_obj_get_info_by_fd(fd, &info, &length))
+		return -1;
+	*runs = info.run_cnt;
+	*nanoseconds = info.run_time_ns;
+	return 0;
+}
+
 /* The cgroup v2 directory whose id is id (its kernfs node id: what the
  * kernel program records), opened through a descriptor of the hierarchy's
  * mount: open_by_handle_at(2) with a kernfs file handle, as the kernel's

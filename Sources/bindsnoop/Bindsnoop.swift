@@ -48,6 +48,9 @@ struct Bindsnoop: ParsableCommand {
     @OptionGroup(title: "Kernel")
     var kernel: KernelOptions
 
+    @OptionGroup(title: "Operations")
+    var operations: OperationsOptions
+
     @Option(name: ConfigKeys.named("user")!.names, help: ConfigKeys.named("user")!.argumentHelp)
     var user: String?
 
@@ -61,7 +64,7 @@ struct Bindsnoop: ParsableCommand {
     /// flag's value is a usage error (64), any other a configuration error (78).
     private func resolveConfiguration() throws(Failure) -> Configuration {
         var flags: [String: String] = [:]
-        let groups: [ConfigFlags] = [filters, output, stopping, kernel]
+        let groups: [ConfigFlags] = [filters, output, stopping, kernel, operations]
         for (path, value) in groups.flatMap(\.values) { if let value { flags[path] = value } }
         if let user { flags["user"] = user }
         do {
@@ -88,6 +91,17 @@ struct Bindsnoop: ParsableCommand {
         if settings.format == .json && (table.timestamp || table.uid || table.wide) {
             throw Failure("-t, -U and -w apply to --format table only", code: BindsnoopExit.usage)
         }
+        if settings.rateLimit != nil && (settings.format == .table || settings.count) {
+            throw Failure("--rate-limit applies to JSON events only (its records have no place in a table or --count)", code: BindsnoopExit.usage)
+        }
+        // Bound first: a refused address fails before anything is loaded, and
+        // the socket stays open after --user drops privileges.
+        let endpoint: MetricsEndpoint?
+        do {
+            endpoint = try settings.metricsAddress.map { address throws(ConfigError) in try MetricsEndpoint(address: address) }
+        } catch {
+            throw Failure(error.description, code: BindsnoopExit.config)
+        }
         let enrichment = Enrichment(kubelet: KubeletLogs(root: settings.kubeletLogRoot))
         let sinks: [Sink]
         do {
@@ -104,9 +118,13 @@ struct Bindsnoop: ParsableCommand {
         } catch {
             throw Failure(error.description, code: BindsnoopExit.code(for: error))
         }
+        endpoint?.attached(MetricsEndpoint.Attachment(mode: tracer.mode, programs: tracer.programDescriptors,
+                                                      ringBufferSize: settings.ringBufferSize))
         let session: TraceSession
         do {
-            session = try TraceSession(tracer: tracer, sinks: sinks, limits: settings.limits, logger: logger)
+            session = try TraceSession(tracer: tracer, sinks: sinks, limits: settings.limits,
+                                       operations: SessionOperations(heartbeatInterval: settings.heartbeatInterval, endpoint: endpoint),
+                                       logger: logger)
         } catch {
             throw Failure(error.description, code: BindsnoopExit.ioError)
         }
@@ -121,13 +139,14 @@ struct Bindsnoop: ParsableCommand {
         }
         let mode: Reader.Mode = settings.count ? .count(settings.format) : settings.format == .table ? .table : .json
         let reader = Reader(mode: mode, table: TableEncoder(showTimestamp: table.timestamp, showUID: table.uid, wide: table.wide),
-                            enrichment: enrichment, limits: settings.limits)
+                            enrichment: enrichment, limits: settings.limits, rateLimit: settings.rateLimit)
         do {
             try session.run(reader, signals: signals) {
                 logger.info("attached: tracing bind() in \(tracer.mode.rawValue) mode", metadata: [
                     "mode": "\(tracer.mode.rawValue)", "programs": "\(tracer.programs.joined(separator: ","))",
                     "live_after_ms": "\(Int((tracer.secondsToLive * 1000).rounded()))",
                     "outputs": "\(sinks.map(\.name).joined(separator: ","))",
+                    "metrics": "\(settings.metricsAddress.map(\.description) ?? "off")",
                 ])
                 SystemdNotifier.notify("READY=1")
             }

@@ -66,9 +66,22 @@ struct OutputOptions: ParsableArguments, ConfigFlags {
     @Flag(name: key("table.wide").names, help: key("table.wide").argumentHelp)
     var wide = false
 
+    @Option(name: key("rate_limit").names, help: key("rate_limit").argumentHelp)
+    var rateLimit: String?
+
     var values: [(path: String, value: String?)] {
         [("format", format), ("count", count ? "true" : nil), ("table.timestamp", timestamp ? "true" : nil),
-         ("table.uid", printUID ? "true" : nil), ("table.wide", wide ? "true" : nil)]
+         ("table.uid", printUID ? "true" : nil), ("table.wide", wide ? "true" : nil), ("rate_limit", rateLimit)]
+    }
+}
+
+/// What operators watch: metrics and health.
+struct OperationsOptions: ParsableArguments, ConfigFlags {
+    @Option(name: key("metrics.address").names, help: key("metrics.address").argumentHelp)
+    var metricsAddress: String?
+
+    var values: [(path: String, value: String?)] {
+        [("metrics.address", metricsAddress)]
     }
 }
 

@@ -72,7 +72,7 @@ struct ConfigDraft {
 }
 
 public enum ConfigKeys {
-    public static let all: [ConfigKey] = general + filters + table + limits + sinks
+    public static let all: [ConfigKey] = general + filters + table + limits + operations + sinks
 
     static let general: [ConfigKey] = [
         .key("probe", String.self, flag: "probe", valueName: "MODE", example: "auto",
@@ -147,6 +147,22 @@ public enum ConfigKeys {
         .key("limits.duration", Seconds.self, flag: "duration", valueName: "SECONDS", example: "1h", commented: true,
              "Stop after this long: seconds, or with a unit (500ms, 30s, 15m, 1h, 1d).") { draft, value in
             draft.config.limits.duration = value.value
+        },
+    ]
+
+    static let operations: [ConfigKey] = [
+        .key("metrics.address", ListenAddress.self, flag: "metrics-address", valueName: "HOST:PORT", example: "127.0.0.1:9464",
+             commented: true,
+             "Serve Prometheus metrics at /metrics and health at /healthz on this address (bound before --user drops privileges).") {
+            draft, value in draft.config.metricsAddress = value
+        },
+        .key("heartbeat.interval", SecondsOrOff.self, example: "60s",
+             "Write an in-band heartbeat record (event.action heartbeat) this often; 0 turns it off.") { draft, value in
+            draft.config.heartbeatInterval = value.value
+        },
+        .key("rate_limit", RatePerSecond.self, flag: "rate-limit", valueName: "N/s", example: "1000/s", commented: true,
+             "Write at most N events a second per process; the rest are counted in one rate-limited record per process and second.") {
+            draft, value in draft.config.rateLimit = value.value
         },
     ]
 
@@ -225,6 +241,8 @@ public enum ConfigKeys {
         ("filters", "Kernel-side filters (leave out for \"any\")."),
         ("table", "--format table only."),
         ("limits", "Stop by itself (leave out to run until SIGINT or SIGTERM)."),
+        ("metrics", "Prometheus metrics and health (off unless an address is given)."),
+        ("heartbeat", "The agent's own health in the event stream."),
         ("sinks", "Where events go. Any combination; stdout alone when none is configured."),
         ("sinks.stdout", "Events on stdout."),
         ("sinks.file", "A rotating NDJSON file, rotated files compressed with zstd."),

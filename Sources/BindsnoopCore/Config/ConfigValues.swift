@@ -41,6 +41,77 @@ struct Seconds: Decodable, Equatable, Sendable {
     }
 }
 
+/// A duration that may be turned off: 0 or `off`, else as `Seconds`.
+struct SecondsOrOff: Decodable, Equatable, Sendable {
+    var value: Double?
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        if let number = try? container.decode(Double.self) {
+            guard number >= 0, number.isFinite else { throw container.invalid("must be a duration or 0 (off), got \(number)") }
+            value = number == 0 ? nil : number
+            return
+        }
+        let text = try container.decode(String.self)
+        if text == "off" || text == "0" { return }
+        guard let parsed = parseDuration(text) else {
+            throw container.invalid("'\(text)' is not a duration: write e.g. 60s, 5m, or 0 (off)")
+        }
+        value = parsed
+    }
+}
+
+/// `--rate-limit`: events per second per process, `100/s` or `100`.
+struct RatePerSecond: Decodable, Equatable, Sendable {
+    var value: UInt32
+
+    init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text: String
+        if let number = try? container.decode(Int64.self) { text = String(number) } else { text = try container.decode(String.self) }
+        let number = text.hasSuffix("/s") ? String(text.dropLast(2)) : text
+        guard let parsed = UInt32(number.trimmingCharacters(in: .whitespaces)), parsed > 0 else {
+            throw container.invalid("'\(text)' is not a rate: write events per second per process, e.g. 100/s")
+        }
+        value = parsed
+    }
+}
+
+/// `--metrics-address`: `HOST:PORT`, the host an IPv4 literal or an IPv6 one
+/// in brackets (`[::1]:9464`); no host: every address.
+public struct ListenAddress: Decodable, Equatable, Sendable, CustomStringConvertible {
+    public var host: String
+    public var port: UInt16
+    public var isIPv6: Bool { host.contains(":") }
+
+    public init(from decoder: Decoder) throws {
+        let container = try decoder.singleValueContainer()
+        let text = try container.decode(String.self)
+        guard let parsed = Self(parsing: text) else {
+            throw container.invalid("'\(text)' is not HOST:PORT: write e.g. 127.0.0.1:9464, [::1]:9464 or :9464 (every address)")
+        }
+        self = parsed
+    }
+
+    init?(parsing text: String) {
+        guard let colon = text.lastIndex(of: ":"), let port = UInt16(text[text.index(after: colon)...]), port > 0 else { return nil }
+        var host = String(text[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") {
+            host = String(host.dropFirst().dropLast())
+            var address = in6_addr()
+            guard inet_pton(AF_INET6, host, &address) == 1 else { return nil }
+        } else {
+            if host.isEmpty { host = "0.0.0.0" }
+            var address = in_addr()
+            guard inet_pton(AF_INET, host, &address) == 1 else { return nil }
+        }
+        self.host = host
+        self.port = port
+    }
+
+    public var description: String { isIPv6 ? "[\(host)]:\(port)" : "\(host):\(port)" }
+}
+
 func parseDuration(_ text: String) -> Double? {
     let trimmed = text.trimmingCharacters(in: .whitespaces)
     let number = trimmed.prefix { $0.isNumber || $0 == "." }

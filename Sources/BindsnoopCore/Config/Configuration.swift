@@ -17,6 +17,12 @@ public struct Configuration: Equatable, Sendable {
     /// The kubelet's log directory: pod and container names come from its
     /// `pods/` and `containers/` (`KubeletLogs`).
     public var kubeletLogRoot = "/var/log"
+    /// Serve /metrics and /healthz here (off when nil).
+    public var metricsAddress: ListenAddress?
+    /// An in-band heartbeat record this often (off when nil).
+    public var heartbeatInterval: Double? = 60
+    /// At most this many events a second per process (off when nil).
+    public var rateLimit: UInt32?
 
     public init() {}
 }

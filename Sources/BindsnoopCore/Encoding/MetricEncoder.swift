@@ -53,4 +53,76 @@ public struct MetricEncoder: Sendable {
         out.append(decimal: tally.failures)
         out.append("}}}\n")
     }
+
+    /// One process's binds the rate limit held back since its last record.
+    func encodeRateLimited(_ process: RateLimiter.Suppressed, limit: UInt32, unixNanoseconds: Int64, sequence: UInt64,
+                           into out: inout OutputBuffer) {
+        out.append("{\"@timestamp\":\"")
+        RFC3339.append(unixNanoseconds: unixNanoseconds, to: &out)
+        out.appendEventAndHost("\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"rate-limited\"",
+                               sequence: sequence, host: host)
+        out.append(",\"process\":{\"pid\":")
+        out.append(decimal: UInt64(process.pid))
+        out.append(",\"name\":\"")
+        process.name.withUnsafeBytes { bytes in
+            out.appendJSONStringContents(UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.firstIndex(of: 0) ?? bytes.count)]))
+        }
+        out.append("\"},\"bind\":{\"rate_limit\":{\"suppressed\":")
+        out.append(decimal: process.count)
+        out.append(",\"per_second\":")
+        out.append(decimal: UInt64(limit))
+        out.append("}}}\n")
+    }
+
+    /// The agent's own health, in band: counters since the last heartbeat and since start.
+    public func encodeHeartbeat(_ heartbeat: Heartbeat, unixNanoseconds: Int64, sequence: UInt64, into out: inout OutputBuffer) {
+        out.append("{\"@timestamp\":\"")
+        RFC3339.append(unixNanoseconds: unixNanoseconds, to: &out)
+        out.appendEventAndHost("\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"heartbeat\"",
+                               sequence: sequence, host: host)
+        out.append(",\"bind\":{\"probe\":")
+        out.appendJSONString(heartbeat.probe.rawValue)
+        out.append(",\"heartbeat\":{\"interval\":")
+        out.append(decimal: UInt64(heartbeat.interval.rounded()))
+        out.append(",\"uptime\":")
+        out.append(decimal: UInt64(max(heartbeat.uptime, 0).rounded()))
+        switch heartbeat.now.selfCheck {
+        case .passed:
+            out.append(",\"self_check\":{\"passed\":true}")
+        case .failed(let programs):
+            out.append(",\"self_check\":{\"passed\":false,\"programs\":[")
+            for (i, program) in programs.enumerated() {
+                if i > 0 { out.append(",") }
+                out.appendJSONString(program)
+            }
+            out.append("]}")
+        }
+        out.append(",\"events\":")
+        appendCounts(heartbeat.sincePrevious, to: &out)
+        out.append(",\"totals\":")
+        appendCounts(heartbeat.now.events, to: &out)
+        out.append(",\"sinks\":{")
+        for (i, sink) in heartbeat.now.sinks.enumerated() {
+            if i > 0 { out.append(",") }
+            out.appendJSONString(sink.name)
+            out.append(":{\"lines\":")
+            out.append(decimal: sink.statistics.lines)
+            out.append(",\"lost\":")
+            out.append(decimal: sink.statistics.lost)
+            out.append("}")
+        }
+        out.append("}}}}\n")
+    }
+
+    private func appendCounts(_ counts: Telemetry.Counts, to out: inout OutputBuffer) {
+        out.append("{\"read\":")
+        out.append(decimal: counts.read)
+        out.append(",\"lost\":")
+        out.append(decimal: counts.lost)
+        out.append(",\"rate_limited\":")
+        out.append(decimal: counts.rateLimited)
+        out.append(",\"malformed\":")
+        out.append(decimal: counts.malformed)
+        out.append("}")
+    }
 }

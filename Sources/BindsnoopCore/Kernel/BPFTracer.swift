@@ -18,6 +18,12 @@ public final class BPFTracer {
     private let requestedMapFD: Int32?
     /// Seconds from attaching until every program had seen a bind (`SelfCheck`).
     public private(set) var secondsToLive = 0.0
+    /// The `self_checks` array map, mapped read-write (BPF_F_MMAPABLE).
+    private let selfChecks: UnsafeMutableRawPointer
+    /// The ring buffer's consumer and producer pages, mapped read-only.
+    private let ringPositions: (consumer: UnsafeMutableRawPointer, producer: UnsafeMutableRawPointer)
+    /// Each attached program and its descriptor, for its run statistics.
+    public let programDescriptors: [(name: String, fd: Int32)]
 
     private init(mode: ProbeMode, programs: [String], object: OpaquePointer, links: [OpaquePointer]) throws(TracerError) {
         self.mode = mode
@@ -27,14 +33,22 @@ public final class BPFTracer {
         ringBufferMapFD = bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.eventsMap))
         requestedMapFD = programs.contains(KernelContract.cgroupHookPrograms[0])
             ? bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.requestedMap)) : nil
-        let mapped = mmap(nil, Int(getpagesize()), PROT_READ, MAP_SHARED,
-                          bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.lostMap)), 0)
-        guard let mapped, mapped != MAP_FAILED else { throw .modeFailed(mode, stage: "mapping the loss counter", errno: errno) }
-        lostCounter = mapped
+        programDescriptors = programs.map { ($0, bpf_program__fd(bpf_object__find_program_by_name(object, $0))) }
+        func map(_ fd: Int32, offset: Int, writable: Bool, _ what: String) throws(TracerError) -> UnsafeMutableRawPointer {
+            let mapped = mmap(nil, Int(getpagesize()), PROT_READ | (writable ? PROT_WRITE : 0), MAP_SHARED, fd, off_t(offset))
+            guard let mapped, mapped != MAP_FAILED else { throw .modeFailed(mode, stage: "mapping \(what)", errno: errno) }
+            return mapped
+        }
+        lostCounter = try map(bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.lostMap)), offset: 0,
+                              writable: false, "the loss counter")
+        selfChecks = try map(bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.selfChecksMap)), offset: 0,
+                             writable: true, "the self-check slots")
+        ringPositions = (try map(ringBufferMapFD, offset: 0, writable: false, "the ring buffer's consumer page"),
+                         try map(ringBufferMapFD, offset: Int(getpagesize()), writable: false, "the ring buffer's producer page"))
     }
 
     deinit {
-        munmap(lostCounter, Int(getpagesize()))
+        for page in [lostCounter, selfChecks, ringPositions.consumer, ringPositions.producer] { munmap(page, Int(getpagesize())) }
         for link in links { bpf_link__destroy(link) }
         bpf_object__close(object)
     }
@@ -165,8 +179,7 @@ public final class BPFTracer {
               bindsnoop_test_run(bpf_program__fd(whoami)) == 0 else {
             throw .modeFailed(mode, stage: "running whoami (BPF_PROG_TEST_RUN)", errno: errno)
         }
-        let checks = bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.selfChecksMap))
-        tracer.secondsToLive = try SelfCheck.awaitLive(mode: mode, programs: programs, mapFD: checks)
+        tracer.secondsToLive = try SelfCheck.awaitLive(mode: mode, programs: programs, seen: tracer.selfChecks)
         return tracer
     }
 
@@ -309,5 +322,16 @@ public final class BPFTracer {
     /// Events the kernel could not deliver since load.
     public func lostEvents() -> UInt64 {
         bindsnoop_read_u64(lostCounter)
+    }
+
+    /// Bytes in the ring buffer not yet read.
+    public func ringBufferUnread() -> UInt64 {
+        bindsnoop_ring_unread(ringPositions.consumer, ringPositions.producer)
+    }
+
+    /// The self-check again (on the thread that started the tracer): the
+    /// programs that did not see bindsnoop's own binds; empty when all did.
+    public func recheckLive() -> [String] {
+        SelfCheck.recheck(programs: programs, seen: selfChecks)
     }
 }

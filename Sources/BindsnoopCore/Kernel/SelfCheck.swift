@@ -22,31 +22,46 @@ struct SelfCheck {
         "cgroup_post_bind4": BINDSNOOP_SEEN_CGROUP_POST_BIND4, "cgroup_post_bind6": BINDSNOOP_SEEN_CGROUP_POST_BIND6,
     ]
 
+    /// Bytes between two slots in the mapped array: the kernel rounds an
+    /// array's values up to 8 bytes.
+    static let slotStride = 8
+
     /// How long a hook may take to go live before bindsnoop gives up on the mode.
     static let timeout = 5.0
 
     /// Binds until every program in `programs` has seen one, on the thread
     /// that configured the object. Returns the seconds it took; throws the
-    /// programs that never ran.
-    static func awaitLive(mode: ProbeMode, programs: [String], mapFD: Int32) throws(TracerError) -> Double {
+    /// programs that never ran. `seen`: the `self_checks` map, mapped.
+    static func awaitLive(mode: ProbeMode, programs: [String], seen: UnsafeMutableRawPointer) throws(TracerError) -> Double {
         let start = monotonicSeconds()
-        var waiting = programs.filter { slots[$0] != nil }
+        var waiting = programs
         while true {
-            let v4 = wildcardBind(family: AF_INET)
-            let v6 = wildcardBind(family: AF_INET6)
-            waiting.removeAll { name in
-                // A family this host lacks, or a failed bind for a post-bind hook: nothing to wait for.
-                let ipv6 = name.contains("6")
-                let outcome = ipv6 ? v6 : v4
-                if outcome == nil || (name.contains("post_bind") && outcome == false) { return true }
-                var key = slots[name]!.rawValue
-                var seen: UInt32 = 0
-                return bpf_map_lookup_elem(mapFD, &key, &seen) == 0 && seen != 0
-            }
+            waiting = notSeen(programs: waiting, seen: seen)
             let elapsed = monotonicSeconds() - start
             if waiting.isEmpty { return elapsed }
             if elapsed > timeout { throw .neverLive(mode, programs: waiting, seconds: timeout) }
             usleep(2_000)
+        }
+    }
+
+    /// Once, while tracing: clears the slots, binds, and returns the programs
+    /// that did not run (a hook runs inside the bind, so there is no wait).
+    /// Must run on the thread that ran `whoami`.
+    static func recheck(programs: [String], seen: UnsafeMutableRawPointer) -> [String] {
+        for name in programs { if let slot = slots[name] { bindsnoop_write_u32(seen + Int(slot.rawValue) * slotStride, 0) } }
+        return notSeen(programs: programs, seen: seen)
+    }
+
+    /// One IPv4 and one IPv6 bind; the programs whose slot is still clear.
+    private static func notSeen(programs: [String], seen: UnsafeMutableRawPointer) -> [String] {
+        let v4 = wildcardBind(family: AF_INET)
+        let v6 = wildcardBind(family: AF_INET6)
+        return programs.filter { name in
+            guard let slot = slots[name] else { return false }
+            // A family this host lacks, or a failed bind for a post-bind hook: nothing to wait for.
+            let outcome = name.contains("6") ? v6 : v4
+            if outcome == nil || (name.contains("post_bind") && outcome == false) { return false }
+            return bindsnoop_read_u32(seen + Int(slot.rawValue) * slotStride) == 0
         }
     }
 }

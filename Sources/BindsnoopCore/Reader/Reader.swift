@@ -28,6 +28,10 @@ public struct Reader: ~Copyable {
     public private(set) var eventsRead: UInt64 = 0
     /// Samples that were not one bind record.
     public private(set) var malformed: UInt64 = 0
+    /// `--rate-limit`: nil when off.
+    private var rateLimiter: RateLimiter?
+    /// Events the rate limit counted instead of writing.
+    public var rateLimited: UInt64 { rateLimiter?.total ?? 0 }
 
     /// A sample callback's answer that stops libbpf at once (`maxEvents`).
     public static let stopConsuming: Int32 = -ECANCELED
@@ -36,8 +40,10 @@ public struct Reader: ~Copyable {
     public static let batchFull: Int32 = -EAGAIN
     static let batchBytes = 256 << 10
 
-    public init(mode: Mode, table: TableEncoder = TableEncoder(), enrichment: Enrichment, limits: SessionLimits = SessionLimits()) {
+    public init(mode: Mode, table: TableEncoder = TableEncoder(), enrichment: Enrichment, limits: SessionLimits = SessionLimits(),
+                rateLimit: UInt32? = nil) {
         self.mode = mode
+        rateLimiter = rateLimit.map(RateLimiter.init(limit:))
         self.limits = limits
         self.table = table
         self.enrichment = enrichment
@@ -60,6 +66,9 @@ public struct Reader: ~Copyable {
             return 0
         }
         eventsRead += 1
+        if rateLimiter?.admit(pid: record.raw.pid, at: record.raw.boot_ns, name: { record.withProcessName { Array($0) } }) == false {
+            return 0
+        }
         switch mode {
         case .json:
             sequence += 1
@@ -104,6 +113,27 @@ public struct Reader: ~Copyable {
         sequence += 1
         metrics.encodeLoss(source: "kernel", lost: lost, total: total, unixNanoseconds: realtimeNanoseconds(),
                            sequence: sequence, into: &lines.bytes)
+        lines.endLine(sequence)
+    }
+
+    /// Once a second: one record per process the rate limit held back
+    /// (JSON only; `--rate-limit` is refused with a table).
+    public mutating func recordRateLimits() {
+        guard mode == .json, let limit = rateLimiter?.limit else { return }
+        guard let suppressed = rateLimiter?.takeSuppressed(now: bootNanoseconds()), !suppressed.isEmpty else { return }
+        let now = realtimeNanoseconds()
+        for process in suppressed {
+            sequence += 1
+            metrics.encodeRateLimited(process, limit: limit, unixNanoseconds: now, sequence: sequence, into: &lines.bytes)
+            lines.endLine(sequence)
+        }
+    }
+
+    /// The in-band heartbeat (JSON only).
+    public mutating func recordHeartbeat(_ heartbeat: Heartbeat) {
+        guard mode == .json else { return }
+        sequence += 1
+        metrics.encodeHeartbeat(heartbeat, unixNanoseconds: realtimeNanoseconds(), sequence: sequence, into: &lines.bytes)
         lines.endLine(sequence)
     }
 

@@ -13,6 +13,11 @@ struct SinkSet {
 
     var isEmpty: Bool { sinks.isEmpty }
 
+    /// Every sink still running, by name.
+    var statistics: [(name: String, statistics: SinkStatistics)] {
+        sinks.map { ($0.name, $0.statistics) }
+    }
+
     /// What each scheduled sink wants from the event loop.
     var interests: [SinkInterest] {
         sinks.compactMap { ($0 as? ScheduledSink)?.interest }

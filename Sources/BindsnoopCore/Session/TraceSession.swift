@@ -12,6 +12,21 @@ public struct SessionLimits: Sendable, Equatable {
     }
 }
 
+/// What the loop does for operators beside delivering events.
+public struct SessionOperations {
+    /// An in-band heartbeat this often (nil: none).
+    public var heartbeatInterval: Double?
+    /// Where the counters are published once a second (`--metrics-address`).
+    public var endpoint: MetricsEndpoint?
+    /// How often bindsnoop's own binds check that every hook is still live.
+    public var selfCheckInterval = 10.0
+
+    public init(heartbeatInterval: Double? = nil, endpoint: MetricsEndpoint? = nil) {
+        self.heartbeatInterval = heartbeatInterval
+        self.endpoint = endpoint
+    }
+}
+
 public enum StopReason: String, Sendable {
     case signal, maxEvents = "max-events", duration, readerGone = "reader-gone"
 }
@@ -32,12 +47,25 @@ public final class TraceSession {
     private var ring: OpaquePointer!
     /// The reader `run` is feeding, for the ring's callback.
     private var reader: UnsafeMutablePointer<Reader>?
+    private let operations: SessionOperations
+    private let startedAt = monotonicSeconds()
+    /// The last self-check's answer, and when the next is due.
+    private var selfCheck = Telemetry.SelfCheck.passed
+    private var nextSelfCheck: Double
+    private var nextHeartbeat: Double?
+    private var countsAtLastHeartbeat = Telemetry.Counts()
+    /// The most the ring buffer held when the reader looked, since the last tick.
+    private var ringHighWater: UInt64 = 0
 
-    public init(tracer: BPFTracer, sinks: [Sink], limits: SessionLimits, logger: Logger) throws(SinkError) {
+    public init(tracer: BPFTracer, sinks: [Sink], limits: SessionLimits, operations: SessionOperations = SessionOperations(),
+                logger: Logger) throws(SinkError) {
         self.tracer = tracer
         self.sinks = SinkSet(sinks, logger: logger)
         self.limits = limits
         self.logger = logger
+        self.operations = operations
+        nextSelfCheck = startedAt + operations.selfCheckInterval
+        nextHeartbeat = operations.heartbeatInterval.map { startedAt + $0 }
         let onSample: ring_buffer_sample_fn = { context, data, size in
             let session = Unmanaged<TraceSession>.fromOpaque(context!).takeUnretainedValue()
             return session.reader?.pointee.handle(UnsafeRawBufferPointer(start: data, count: size)) ?? 0
@@ -108,7 +136,9 @@ public final class TraceSession {
             let tick = monotonicSeconds() >= nextTick
             if tick {
                 reportKernelLoss(reader)
+                reader.pointee.recordRateLimits()
                 reader.pointee.refresh()
+                operate(reader)
                 nextTick = monotonicSeconds() + 1
             }
             try flush(reader)
@@ -126,6 +156,7 @@ public final class TraceSession {
             _ = try sweepUnclaimed(reader, olderThan: 0)
         }
         reportKernelLoss(reader)
+        reader.pointee.recordRateLimits()
         reader.pointee.finish()
         try flush(reader)
         try sinks.finish()
@@ -140,6 +171,7 @@ public final class TraceSession {
     /// true once `maxEvents` is reached.
     private func consume(_ ring: OpaquePointer, _ reader: UnsafeMutablePointer<Reader>) throws(SinkError) -> Bool {
         reader.pointee.resynchronizeClock()
+        ringHighWater = max(ringHighWater, tracer.ringBufferUnread())
         while true {
             let result = ring_buffer__consume(ring)
             if result == Reader.stopConsuming { return true }
@@ -171,6 +203,43 @@ public final class TraceSession {
             logger.warning("cgroup mode: failed binds cannot be reported after dropping privileges on this kernel (before 6.5); run without --user to see them")
         }
         return stop
+    }
+
+    /// Once a second: the periodic self-check, the counters to the metrics
+    /// endpoint, the heartbeat when due.
+    private func operate(_ reader: UnsafeMutablePointer<Reader>) {
+        let now = monotonicSeconds()
+        if now >= nextSelfCheck {
+            nextSelfCheck = now + operations.selfCheckInterval
+            let missing = tracer.recheckLive()
+            let checked: Telemetry.SelfCheck = missing.isEmpty ? .passed : .failed(programs: missing)
+            if checked != selfCheck {
+                if missing.isEmpty {
+                    logger.info("self-check passes again: every kernel program sees binds")
+                } else {
+                    logger.error("self-check failed: bindsnoop's own binds were not seen by \(missing.joined(separator: ", ")); binds may go unreported (was the program detached?)")
+                }
+            }
+            selfCheck = checked
+        }
+        let heartbeatDue = nextHeartbeat.map { now >= $0 } ?? false
+        guard operations.endpoint != nil || heartbeatDue else { return }
+        var telemetry = Telemetry()
+        telemetry.events.read = reader.pointee.eventsRead
+        telemetry.events.lost = tracer.lostEvents()
+        telemetry.events.rateLimited = reader.pointee.rateLimited
+        telemetry.events.malformed = reader.pointee.malformed
+        telemetry.sinks = sinks.statistics
+        telemetry.selfCheck = selfCheck
+        telemetry.ringBufferHighWater = ringHighWater
+        ringHighWater = 0
+        operations.endpoint?.publish(telemetry)
+        if heartbeatDue, let interval = operations.heartbeatInterval {
+            reader.pointee.recordHeartbeat(Heartbeat(interval: interval, uptime: now - startedAt, probe: tracer.mode,
+                                                     now: telemetry, previous: countsAtLastHeartbeat))
+            countsAtLastHeartbeat = telemetry.events
+            nextHeartbeat = now + interval
+        }
     }
 
     private func reportKernelLoss(_ reader: UnsafeMutablePointer<Reader>) {

@@ -7,6 +7,8 @@ import Glibc
 /// time between writes.
 public protocol Sink: AnyObject {
     var name: String { get }
+    /// What it has delivered, dropped and holds (for metrics and heartbeats).
+    var statistics: SinkStatistics { get }
     /// Takes a batch of complete lines (borrowed for the call).
     func write(_ lines: LineBatch) throws(SinkError)
     /// At the end of the run: delivers what is buffered, within the sink's own deadline.
@@ -17,6 +19,28 @@ public protocol Sink: AnyObject {
 extension Sink {
     public func flush() throws(SinkError) {}
     public func close() {}
+}
+
+/// A sink's counters since start, and what it holds now.
+public struct SinkStatistics: Sendable, Equatable {
+    /// Lines handed to the kernel (file: written; unix: sent, a line resent
+    /// after a reconnect counted once per send).
+    public var lines: UInt64 = 0
+    public var bytes: UInt64 = 0
+    /// Lines dropped because the sink's buffer overflowed.
+    public var lost: UInt64 = 0
+    /// unix: connections made after the first.
+    public var reconnects: UInt64 = 0
+    /// file: rotations.
+    public var rotations: UInt64 = 0
+    /// file: rotated files not yet compressed (held for tailers, queued, in
+    /// progress), and their bytes.
+    public var backlogFiles: UInt64 = 0
+    public var backlogBytes: UInt64 = 0
+    /// unix: bytes held for the forwarder (unsent, or sent and not yet read).
+    public var bufferedBytes: UInt64 = 0
+
+    public init() {}
 }
 
 /// What a sink wants from the event loop until its next tick.

@@ -4,6 +4,7 @@ import Glibc
 public final class StandardOutputSink: Sink {
     public let name: String
     private let fd: Int32
+    public private(set) var statistics = SinkStatistics()
 
     public init(fd: Int32 = STDOUT_FILENO, name: String = "stdout") {
         self.fd = fd
@@ -12,5 +13,7 @@ public final class StandardOutputSink: Sink {
 
     public func write(_ lines: LineBatch) throws(SinkError) {
         try writeAll(fd: fd, lines.bytes, sink: name)
+        statistics.lines += UInt64(lines.count)
+        statistics.bytes += UInt64(lines.bytes.count)
     }
 }

@@ -44,3 +44,10 @@ public struct WallClock: Sendable {
         Int64(bitPattern: bootNanoseconds) &+ offsetNanoseconds
     }
 }
+
+/// Now on CLOCK_BOOTTIME, the clock kernel records carry.
+func bootNanoseconds() -> UInt64 {
+    var now = timespec()
+    clock_gettime(CLOCK_BOOTTIME, &now)
+    return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+}

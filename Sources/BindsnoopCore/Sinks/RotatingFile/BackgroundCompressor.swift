@@ -12,6 +12,8 @@ final class BackgroundCompressor: @unchecked Sendable {
     private let condition = NSCondition()
     private var queue: [String] = []
     private var busy = false
+    /// The file being compressed ("" when none).
+    private var current = ""
     private var stopped = false
     /// Touched on the compressor's thread only.
     private var catchingUp = false
@@ -47,6 +49,13 @@ final class BackgroundCompressor: @unchecked Sendable {
         condition.unlock()
     }
 
+    /// The rotated files queued or being compressed.
+    var backlog: [String] {
+        condition.lock()
+        defer { condition.unlock() }
+        return (compressor == nil ? [] : queue.filter { !$0.isEmpty }) + (current.isEmpty ? [] : [current])
+    }
+
     /// Compresses what is queued for up to `seconds`, then stops after the
     /// file in progress; what is left stays plain for the next start.
     func stop(within seconds: Double) {
@@ -71,6 +80,7 @@ final class BackgroundCompressor: @unchecked Sendable {
             let path = queue.removeFirst()
             let waiting = queue.count(where: { !$0.isEmpty })
             busy = true
+            current = compressor == nil ? "" : path
             condition.unlock()
 
             if let compressor, !path.isEmpty {
@@ -89,6 +99,7 @@ final class BackgroundCompressor: @unchecked Sendable {
 
             condition.lock()
             busy = false
+            current = ""
             let caughtUp = catchingUp && queue.isEmpty
             condition.broadcast()
             condition.unlock()

@@ -26,6 +26,7 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
     /// Rotated files left plain for tailers, oldest first.
     private var held: [(path: String, rotatedAt: Double)] = []
     private let logger: Logger
+    private var counters = SinkStatistics()
 
     public init(settings: FileSinkSettings, logger: Logger) throws(SinkError) {
         self.settings = settings
@@ -127,6 +128,8 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
         let bytes = UnsafeRawBufferPointer(rebasing: batch.bytes[startOffset..<batch.lineEnds[end - 1]])
         try writeAll(fd: fd, bytes, sink: name)
         size += UInt64(bytes.count)
+        counters.lines += UInt64(end - first)
+        counters.bytes += UInt64(bytes.count)
     }
 
     private func rotate() throws(SinkError) {
@@ -141,8 +144,21 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
             guard rename(settings.path, rotated) == 0 else { throw .failed(sink: name, errno: errno) }
         }
         held.append((rotated, monotonicSeconds()))
+        counters.rotations += 1
         releaseHeld()
         try openActive()
+    }
+
+    /// The backlog is counted when asked (a stat(2) per file waiting).
+    public var statistics: SinkStatistics {
+        var statistics = counters
+        let waiting = settings.compression == .zstd ? held.map(\.path) + compressor.backlog : []
+        statistics.backlogFiles = UInt64(waiting.count)
+        statistics.backlogBytes = waiting.reduce(0) { total, path in
+            var status = stat()
+            return total + (stat(path, &status) == 0 ? UInt64(status.st_size) : 0)
+        }
+        return statistics
     }
 
     /// Hands the compressor the rotated files tailers have had time to finish.

@@ -83,9 +83,13 @@ struct LineQueue {
         storage.withUnsafeBytes { body(UnsafeRawBufferPointer(rebasing: $0[cursor..<(ends[sendLine] - 1)])) }
     }
 
-    mutating func sent(bytes: Int) {
+    /// Returns the lines whose last byte this send carried.
+    @discardableResult
+    mutating func sent(bytes: Int) -> Int {
         cursor += bytes
+        let first = sendLine
         while sendLine < ends.count && ends[sendLine] <= cursor { sendLine += 1 }
+        return sendLine - first
     }
 
     mutating func sentLine() {

@@ -24,10 +24,12 @@ public final class UnixSocketSink: ScheduledSink {
     private var nextAttempt: Double = 0
     private var backoff: Double = UnixSocketSink.initialBackoff
     private var wasConnected = false
+    private var everConnected = false
     private var sendQueueDrained = true
 
     private var unreported = LossTally()
     private var lostTotal: UInt64 = 0
+    private var counters = SinkStatistics()
 
     static let initialBackoff = 0.1
     static let maximumBackoff = 5.0
@@ -48,6 +50,13 @@ public final class UnixSocketSink: ScheduledSink {
 
     /// Bytes held for the forwarder: never more than `buffer` plus one line.
     var bufferedBytes: UInt64 { queue.byteCount }
+
+    public var statistics: SinkStatistics {
+        var statistics = counters
+        statistics.lost = lostTotal
+        statistics.bufferedBytes = bufferedBytes
+        return statistics
+    }
 
     /// Connected with lines the socket would not take yet: wake when it can.
     private var writableWaitDescriptor: Int32? { fd >= 0 && queue.hasUnsent ? fd : nil }
@@ -131,10 +140,12 @@ public final class UnixSocketSink: ScheduledSink {
                 disconnect(reason: errno)
                 return
             }
+            counters.bytes += UInt64(sent)
             if settings.mode == .stream {
-                queue.sent(bytes: sent)
+                counters.lines += UInt64(queue.sent(bytes: sent))
             } else {
                 queue.sentLine()
+                counters.lines += 1
             }
             queue.acknowledgeConfirmed()
         }
@@ -217,6 +228,8 @@ public final class UnixSocketSink: ScheduledSink {
         }
         fd = socketFD
         backoff = Self.initialBackoff
+        if everConnected { counters.reconnects += 1 }
+        everConnected = true
         if !wasConnected {
             logger.info("connected", metadata: ["path": "\(settings.path)", "mode": "\(settings.mode.rawValue)"])
             wasConnected = true
