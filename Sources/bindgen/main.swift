@@ -26,6 +26,7 @@ struct BindGen: ParsableCommand {
     var ioUring = false
     @Flag(help: "Keep every socket open until the end (a second bind to a fixed port then fails).") var keep = false
     @Flag(help: "Print nothing per bind.") var quiet = false
+    @Option(help: "Milliseconds to sleep after each bind (a slow, steady process).") var pauseMs: UInt32 = 0
     @Flag(help: "Print a JSON summary (binds, failures, seconds) at the end.") var summary = false
     @Flag(help: "Wait for a line on stdin before binding (lets a test attach a tracer filtered to this pid).")
     var waitStdin = false
@@ -62,7 +63,7 @@ struct BindGen: ParsableCommand {
     private func runThreads(plan: BindPlan) -> (binds: Int, failures: Int, lines: [String]) {
         let totals = Totals()
         let group = DispatchGroup()
-        let (count, keep, quiet) = (self.count, self.keep, self.quiet)
+        let (count, keep, quiet, pause) = (self.count, self.keep, self.quiet, self.pauseMs)
         for _ in 0..<max(threads, 1) {
             group.enter()
             Thread {
@@ -74,6 +75,7 @@ struct BindGen: ParsableCommand {
                     if case .failure = outcome { localFailures += 1 }
                     if !quiet { local.append(outcome.line) }
                     if keep { kept.append(fd) } else if fd >= 0 { close(fd) }
+                    if pause > 0 { usleep(pause * 1000) }
                 }
                 totals.add(binds: count, failures: localFailures, lines: local)
                 kept.forEach { close($0) }

@@ -101,6 +101,7 @@ public final class TraceSession {
 
         reader.pointee.begin()
         try flush(reader)
+        operate(reader)  // the metrics exist from the first scrape on
         onReady()
 
         let deadline = limits.duration.map { monotonicSeconds() + $0 }
@@ -163,6 +164,7 @@ public final class TraceSession {
         logger.info("stopped", metadata: [
             "reason": "\(reason.rawValue)", "events": "\(reader.pointee.eventsRead)",
             "lost": "\(tracer.lostEvents())", "malformed": "\(reader.pointee.malformed)",
+            "rate_limited": "\(reader.pointee.rateLimited)",
         ])
     }
 

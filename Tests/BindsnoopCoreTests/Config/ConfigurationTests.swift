@@ -68,6 +68,12 @@ import Testing
         ("probe: uprobe\n", "probe", "auto, fentry"),
         ("ring_buffer_size: 3000\n", "ring_buffer_size", "power of two"),
         ("limits: {duration: soon}\n", "limits.duration", "duration"),
+        ("metrics: {address: localhost:9464}\n", "metrics.address", "HOST:PORT"),
+        ("metrics: {address: \"127.0.0.1\"}\n", "metrics.address", "HOST:PORT"),
+        ("metrics: {address: \"[::1]:0\"}\n", "metrics.address", "HOST:PORT"),
+        ("rate_limit: 0/s\n", "rate_limit", "100/s"),
+        ("rate_limit: lots\n", "rate_limit", "100/s"),
+        ("heartbeat: {interval: -1}\n", "heartbeat.interval", "0 (off)"),
         ("- just\n- a list\n", "", "mapping"),
         ("a: [unclosed\n", "", "YAML"),
     ])
@@ -125,6 +131,18 @@ import Testing
             #expect(throws: Never.self, "\(key.variable)=\(text)") { try ConfigurationLoader.load(file: nil, environment: environment) }
         }
         #expect(Set(ConfigKeys.all.map(\.variable)).count == ConfigKeys.all.count)
+    }
+
+    @Test func operationsKeys() throws {
+        let config = try ConfigurationLoader.load(file: nil, environment: ["BINDSNOOP_HEARTBEAT_INTERVAL": "0"],
+                                                  flags: ["metrics.address": "[::1]:9464", "rate_limit": "250/s"])
+        #expect(config.metricsAddress?.host == "::1" && config.metricsAddress?.port == 9464)
+        #expect(config.metricsAddress?.description == "[::1]:9464")
+        #expect(config.rateLimit == 250)
+        #expect(config.heartbeatInterval == nil, "0 turns the heartbeat off")
+        let defaults = try ConfigurationLoader.load(file: nil, environment: [:], flags: ["metrics.address": ":9464", "rate_limit": "40"])
+        #expect(defaults.metricsAddress?.host == "0.0.0.0" && defaults.rateLimit == 40)
+        #expect(defaults.heartbeatInterval == 60 && defaults.metricsAddress?.isIPv6 == false)
     }
 
     @Test func countIsSetByItsVariable() throws {
