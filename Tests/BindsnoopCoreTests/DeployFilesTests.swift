@@ -1,3 +1,4 @@
+@testable import BindsnoopCore
 import Foundation
 import Testing
 import Yams
@@ -45,9 +46,32 @@ struct DeployFilesTests {
         #expect(try runTool("/usr/bin/env", ["python3", "-m", "kubernetes_validate", "--strict", broken]).status != 0)
     }
 
+    /// The ConfigMap's configuration loads, and the liveness probe asks
+    /// /healthz on the port its metrics.address serves.
+    @Test func daemonSetProbesTheHealthEndpointItConfigures() throws {
+        let text = try String(contentsOfFile: "\(Self.deploy)/kubernetes/daemonset.yaml", encoding: .utf8)
+        let documents = try Array(Yams.load_all(yaml: text)).compactMap { $0 as? [String: Any] }
+        let configMap = try #require(documents.first { $0["kind"] as? String == "ConfigMap" })
+        let yaml = try #require((configMap["data"] as? [String: Any])?["bindsnoop.yaml"] as? String)
+        let file = FileManager.default.temporaryDirectory.appending(path: "bindsnoop-\(UUID().uuidString).yaml").path
+        try yaml.write(toFile: file, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let port = try #require(try ConfigurationLoader.load(file: file, environment: [:]).metricsAddress?.port)
+        let daemonSet = try #require(documents.first { $0["kind"] as? String == "DaemonSet" })
+        let template = (daemonSet["spec"] as? [String: Any])?["template"] as? [String: Any]
+        let container = try #require(((template?["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first)
+        let ports = (container["ports"] as? [[String: Any]]) ?? []
+        #expect(ports.contains { $0["name"] as? String == "metrics" && $0["containerPort"] as? Int == Int(port) })
+        let probe = (container["livenessProbe"] as? [String: Any])?["httpGet"] as? [String: Any]
+        #expect(probe?["path"] as? String == "/healthz" && probe?["port"] as? String == "metrics")
+    }
+
     @Test func systemdUnitWaitsForReadiness() throws {
         let unit = try String(contentsOfFile: "\(Self.deploy)/bindsnoop.service", encoding: .utf8)
         #expect(unit.contains("Type=notify"))
         #expect(unit.contains("CapabilityBoundingSet=CAP_BPF CAP_PERFMON"))
+        let start = try #require(unit.split(separator: "\n").first { $0.hasPrefix("ExecStart=") })
+        let address = try #require(start.split(separator: " ").drop { $0 != "--metrics-address" }.dropFirst().first)
+        #expect(try ConfigurationLoader.load(file: nil, environment: [:], flags: ["metrics.address": String(address)]).metricsAddress != nil)
     }
 }

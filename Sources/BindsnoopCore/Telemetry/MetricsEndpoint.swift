@@ -1,12 +1,13 @@
 import CBindsnoop
-import FlyingFox
-import FlyingSocks
 import Foundation
+import NIOCore
+import NIOHTTP1
+import NIOPosix
 import Prometheus
 import Synchronization
 
 /// `--metrics-address`: Prometheus metrics at `/metrics` and health at
-/// `/healthz`, served by FlyingFox on Swift's cooperative threads. The
+/// `/healthz`, served by SwiftNIO on one event-loop thread of its own. The
 /// reader's thread publishes its counters about once a second (`publish`);
 /// a scrape never touches the event path.
 public final class MetricsEndpoint: Sendable {
@@ -37,67 +38,87 @@ public final class MetricsEndpoint: Sendable {
     private let startedAt = Double(realtimeNanoseconds()) / 1e9
     private let registry = PrometheusCollectorRegistry()
     private let state = Mutex(State())
-    private let server: HTTPServer
-    private let task: Task<Void, any Error>
+    private let group: MultiThreadedEventLoopGroup
+    private let channel: any Channel
 
     /// Binds and listens before returning (so that `--user` may drop
     /// privileges after); a refused address is a `ConfigError`.
     public init(address: ListenAddress) throws(ConfigError) {
-        let socketAddress: any SocketAddress
-        do {
-            socketAddress = address.isIPv6 ? try sockaddr_in6.inet6(ip6: address.host, port: address.port)
-                                           : try sockaddr_in.inet(ip4: address.host, port: address.port)
-        } catch {
-            throw ConfigError(key: "metrics.address", "'\(address)' is not an address to listen on")
-        }
-        // The routes need self, which exists only once every stored property does.
+        // The handlers need self, which exists only once every stored property does.
         let routes = Mutex<MetricsEndpoint?>(nil)
-        let server = HTTPServer(config: .init(address: socketAddress, timeout: 10, logger: .disabled),
-                                handler: ClosureHTTPHandler { request in
-            guard let endpoint = routes.withLock({ $0 }) else { return HTTPResponse(statusCode: .serviceUnavailable) }
-            return endpoint.respond(to: request)
-        })
-        self.server = server
-        task = Task.detached { try await server.run() }
-        let listening = Mutex<Result<Void, any Error>?>(nil)
-        let done = DispatchSemaphore(value: 0)
-        let task = self.task
-        Task.detached {
-            do {
-                try await server.waitUntilListening(timeout: 5)
-                listening.withLock { $0 = .success(()) }
-            } catch {
-                // run()'s own error says why (the address in use, a privileged port).
-                let reason: any Error = await { do { try await task.value; return error } catch { return error } }()
-                listening.withLock { $0 = .failure(reason) }
+        group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 16)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    try channel.pipeline.syncOperations.addHandler(HTTPHandler { routes.withLock { $0 } })
+                }
             }
-            done.signal()
-        }
-        done.wait()
-        if case .failure(let error) = listening.withLock({ $0 }) {
-            task.cancel()
+        do {
+            channel = try bootstrap.bind(host: address.host, port: Int(address.port)).wait()
+        } catch {
+            try? group.syncShutdownGracefully()
             throw ConfigError(key: "metrics.address", Self.explain(error, address: address))
         }
         routes.withLock { $0 = self }
     }
 
-    private func respond(to request: HTTPRequest) -> HTTPResponse {
-        guard request.method == .GET || request.method == .HEAD else {
-            return HTTPResponse(statusCode: .methodNotAllowed, headers: [HTTPHeader("Allow"): "GET, HEAD"])
+    deinit {
+        channel.close(promise: nil)
+        group.shutdownGracefully { _ in }
+    }
+
+    /// One request at a time per connection: GET (or HEAD) /metrics or /healthz.
+    private final class HTTPHandler: ChannelInboundHandler {
+        typealias InboundIn = HTTPServerRequestPart
+        typealias OutboundOut = HTTPServerResponsePart
+
+        private let endpoint: () -> MetricsEndpoint?
+        private var request: HTTPRequestHead?
+
+        init(_ endpoint: @escaping () -> MetricsEndpoint?) {
+            self.endpoint = endpoint
         }
-        switch request.path {
-        case "/metrics": return metrics()
-        case "/healthz": return health()
-        default: return HTTPResponse(statusCode: .notFound, body: Data("/metrics or /healthz\n".utf8))
+
+        func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+            switch unwrapInboundIn(data) {
+            case .head(let head): request = head
+            case .body: break
+            case .end:
+                guard let head = request else { return }
+                request = nil
+                let (status, type, body) = endpoint()?.respond(method: head.method, uri: head.uri)
+                    ?? (.serviceUnavailable, "text/plain", "starting\n")
+                var headers = HTTPHeaders([("Content-Type", type), ("Content-Length", "\(body.utf8.count)")])
+                if status == .methodNotAllowed { headers.add(name: "Allow", value: "GET, HEAD") }
+                if !head.isKeepAlive { headers.add(name: "Connection", value: "close") }
+                context.write(wrapOutboundOut(.head(HTTPResponseHead(version: head.version, status: status, headers: headers))), promise: nil)
+                if head.method != .HEAD {
+                    context.write(wrapOutboundOut(.body(.byteBuffer(context.channel.allocator.buffer(string: body)))), promise: nil)
+                }
+                let keepAlive = head.isKeepAlive
+                context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in
+                    if !keepAlive { context.close(promise: nil) }
+                }
+            }
         }
     }
 
-    deinit {
-        task.cancel()
+    private func respond(method: HTTPMethod, uri: String) -> (HTTPResponseStatus, String, String) {
+        guard method == .GET || method == .HEAD else { return (.methodNotAllowed, "text/plain", "GET or HEAD\n") }
+        switch uri.split(separator: "?", maxSplits: 1).first ?? "" {
+        case "/metrics": return (.ok, "text/plain; version=0.0.4; charset=utf-8", metrics())
+        case "/healthz":
+            let problem = health()
+            return (problem == nil ? .ok : .serviceUnavailable, "text/plain; charset=utf-8", (problem ?? "ok") + "\n")
+        default: return (.notFound, "text/plain", "/metrics or /healthz\n")
+        }
     }
 
     private static func explain(_ error: any Error, address: ListenAddress) -> String {
-        guard case SocketError.failed(_, let code, _) = error else { return "cannot listen on \(address): \(error)" }
+        guard let code = (error as? IOError)?.errnoCode else { return "cannot listen on \(address): \(error)" }
         let hint = switch code {
         case EADDRINUSE: "another process listens there; choose another port"
         case EACCES: "ports below 1024 need CAP_NET_BIND_SERVICE; choose a port from 1024"
@@ -123,28 +144,23 @@ public final class MetricsEndpoint: Sendable {
         }
     }
 
-    /// 200 while the reader publishes and the last self-check passed; 503 with the reason otherwise.
-    func health() -> HTTPResponse {
+    /// nil while the reader publishes and the last self-check passed; why not otherwise.
+    func health() -> String? {
         let (telemetry, publishedAt, attached) = state.withLock { ($0.telemetry, $0.publishedAt, $0.attachment != nil) }
         let stalled = monotonicSeconds() - publishedAt
-        var problem: String?
-        if !attached {
-            problem = "not attached yet"
-        } else if stalled > Self.stalledAfter {
-            problem = "the reader has not run for \(Int(stalled)) s"
-        } else if case .failed(let programs) = telemetry.selfCheck {
-            problem = "the last self-check was not seen by \(programs.joined(separator: ", ")): the hook is no longer live"
+        if !attached { return "not attached yet" }
+        if stalled > Self.stalledAfter { return "the reader has not run for \(Int(stalled)) s" }
+        if case .failed(let programs) = telemetry.selfCheck {
+            return "the last self-check was not seen by \(programs.joined(separator: ", ")): the hook is no longer live"
         }
-        return HTTPResponse(statusCode: problem == nil ? .ok : .serviceUnavailable,
-                            headers: [.contentType: "text/plain; charset=utf-8"], body: Data(((problem ?? "ok") + "\n").utf8))
+        return nil
     }
 
-    func metrics() -> HTTPResponse {
-        let body = state.withLock { state in
+    func metrics() -> String {
+        state.withLock { state in
             update(&state)
-            return registry.emitToBuffer()
+            return registry.emitToString()
         }
-        return HTTPResponse(statusCode: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"], body: Data(body))
     }
 
     /// Sets every metric from the last published counters (under the lock:
