@@ -44,7 +44,9 @@ public final class MetricsEndpoint: Sendable {
     /// Binds and listens before returning (so that `--user` may drop
     /// privileges after); a refused address is a `ConfigError`.
     public init(address: ListenAddress) throws(ConfigError) {
-        // The handlers need self, which exists only once every stored property does.
+        // The handlers need self, which exists only once every stored property
+        // does. (The endpoint lives as long as the process: the cycle through
+        // the channel initializer is never broken.)
         let routes = Mutex<MetricsEndpoint?>(nil)
         group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         let bootstrap = ServerBootstrap(group: group)
@@ -52,6 +54,8 @@ public final class MetricsEndpoint: Sendable {
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    // A connection that sends nothing for 30 s is closed (a scraper asks every few seconds).
+                    try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: .seconds(30)))
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
                     try channel.pipeline.syncOperations.addHandler(HTTPHandler { routes.withLock { $0 } })
                 }
@@ -80,6 +84,14 @@ public final class MetricsEndpoint: Sendable {
 
         init(_ endpoint: @escaping () -> MetricsEndpoint?) {
             self.endpoint = endpoint
+        }
+
+        func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+            if event is IdleStateHandler.IdleStateEvent {
+                context.close(promise: nil)
+            } else {
+                context.fireUserInboundEventTriggered(event)
+            }
         }
 
         func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -173,10 +185,10 @@ public final class MetricsEndpoint: Sendable {
         guard let identity = state.attachment else { return }
         func count(_ name: String, _ labels: [(String, String)] = [], _ help: String, _ value: UInt64) {
             let key = name + labels.map { "\($0.0)=\($0.1)" }.joined(separator: ",")
-            let delta = value &- (state.counted[key] ?? 0)
-            guard value >= (state.counted[key] ?? 0) else { return }
+            let before = state.counted[key] ?? 0
+            guard value >= before else { return }
             state.counted[key] = value
-            registry.makeCounter(name: name, labels: labels, help: help).increment(by: Int64(delta))
+            registry.makeCounter(name: name, labels: labels, help: help).increment(by: Int64(value - before))
         }
         func gauge(_ name: String, _ labels: [(String, String)] = [], _ help: String, _ value: Double) {
             registry.makeGauge(name: name, labels: labels, help: help).set(value)
