@@ -117,6 +117,21 @@ import Testing
         #expect(result.stderr.contains("metrics.address") && result.stderr.contains("EADDRINUSE"), "\(result.stderr)")
     }
 
+    /// Without CAP_NET_BIND_SERVICE a port below 1024 (where the host keeps
+    /// them privileged) is refused in one line, before anything is loaded.
+    @Test(.root("needs root to switch to an unprivileged user"),
+          .enabled(if: (try? String(contentsOfFile: "/proc/sys/net/ipv4/ip_unprivileged_port_start", encoding: .utf8))
+                        .flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }.map { $0 > 80 } ?? false,
+                   "port 80 is not privileged on this host"))
+    func aPrivilegedPortIsRefusedWithOneLine() throws {
+        let result = try run(URL(fileURLWithPath: "/usr/bin/setpriv"),
+                             ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all",
+                              Harness.bindsnoop.path, "--metrics-address", "127.0.0.1:80", "--duration", "1"])
+        #expect(result.status == 78, "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains("EACCES") && result.stderr.contains("CAP_NET_BIND_SERVICE"), "\(result.stderr)")
+    }
+
     /// --user: the port is bound as root, then scraped as nobody.
     @Test(.root) func theEndpointAnswersAfterPrivilegesAreDropped() throws {
         let port = try freePort()
