@@ -64,9 +64,7 @@ public struct MetricEncoder: Sendable {
         out.append(",\"process\":{\"pid\":")
         out.append(decimal: UInt64(process.pid))
         out.append(",\"name\":\"")
-        process.name.withUnsafeBytes { bytes in
-            out.appendJSONStringContents(UnsafeRawBufferPointer(rebasing: bytes[0..<(bytes.firstIndex(of: 0) ?? bytes.count)]))
-        }
+        process.name.withUnsafeBytes { out.appendJSONStringContents($0) }
         out.append("\"},\"bind\":{\"rate_limit\":{\"suppressed\":")
         out.append(decimal: process.count)
         out.append(",\"per_second\":")

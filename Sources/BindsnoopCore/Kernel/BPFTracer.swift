@@ -294,9 +294,7 @@ public final class BPFTracer {
     /// bindsnoop has dropped its privileges (`--user`).
     public func takeUnclaimedRequests(olderThan age: Double, _ body: (UnsafeRawBufferPointer) -> Void) -> Bool {
         guard let fd = requestedMapFD else { return true }
-        var now = timespec()
-        clock_gettime(CLOCK_BOOTTIME, &now)
-        let cutoff = UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec) - UInt64(age * 1e9)
+        let cutoff = bootNanoseconds() - UInt64(age * 1e9)
         var key: UInt64 = 0
         var next: UInt64 = 0
         var record = bind_event()

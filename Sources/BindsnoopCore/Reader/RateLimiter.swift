@@ -7,7 +7,7 @@ struct RateLimiter {
     struct Suppressed: Equatable {
         var pid: UInt32
         var count: UInt64
-        /// The process name of the last event counted (kernel comm, NUL-padded).
+        /// The process name (comm, up to its first NUL) of the window's first event held back.
         var name: [UInt8]
     }
 

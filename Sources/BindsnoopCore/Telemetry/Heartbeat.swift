@@ -1,6 +1,6 @@
 /// bindsnoop's own counters: read by the metrics endpoint, written into the
 /// stream as heartbeats. Taken on the reader's thread, about once a second.
-public struct Telemetry: Sendable, Equatable {
+public struct Telemetry: Sendable {
     public struct Counts: Sendable, Equatable {
         public var read: UInt64 = 0
         /// The kernel's ring buffer was full.
@@ -33,11 +33,6 @@ public struct Telemetry: Sendable, Equatable {
     public var ringBufferHighWater: UInt64 = 0
 
     public init() {}
-
-    public static func == (a: Telemetry, b: Telemetry) -> Bool {
-        a.events == b.events && a.selfCheck == b.selfCheck && a.ringBufferHighWater == b.ringBufferHighWater
-            && a.sinks.map(\.name) == b.sinks.map(\.name) && a.sinks.map(\.statistics) == b.sinks.map(\.statistics)
-    }
 }
 
 /// The in-band heartbeat: the counters since the previous one and since start.
