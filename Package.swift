@@ -1,5 +1,8 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.2
 import PackageDescription
+
+/// The project's own targets build without a warning, and stay so (the dependencies' warnings are theirs).
+let strict: [SwiftSetting] = [.treatAllWarnings(as: .error)]
 
 let package = Package(
     name: "bindsnoop",
@@ -38,6 +41,7 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ],
+            swiftSettings: strict,
             plugins: ["EmbedBPF"]
         ),
         .executableTarget(
@@ -46,18 +50,20 @@ let package = Package(
                 "BindsnoopCore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            swiftSettings: strict
         ),
         // Bind load generator: the tests' and benchmarks' source of real binds.
         .executableTarget(
             name: "bindgen",
-            dependencies: ["CIOUringBind", .product(name: "ArgumentParser", package: "swift-argument-parser")]
+            dependencies: ["CIOUringBind", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            swiftSettings: strict
         ),
         // bindgen's io_uring bind (IORING_OP_BIND), through raw system calls.
         .target(name: "CIOUringBind"),
         .testTarget(name: "BindsnoopCoreTests", dependencies: [
             "BindsnoopCore", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
-        ]),
-        .testTarget(name: "EndToEndTests", dependencies: ["BindsnoopCore"]),
+        ], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: ["BindsnoopCore"], swiftSettings: strict),
     ]
 )

@@ -41,6 +41,12 @@
 #define SOCKADDR_MAX 28 /* sizeof(struct sockaddr_in6) */
 #define SOCKADDR_ROOM 32 /* the next power of two, so that len & 31 always fits */
 
+struct pending_bind {
+	struct socket *sock;
+	__u16 len;
+	__u8 addr[SOCKADDR_ROOM];
+};
+
 /* ---- maps and settings ---- */
 const volatile struct bindsnoop_config config = {
 	.uid = (__u32)-1,
@@ -62,12 +68,6 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } lost SEC(".maps");
-
-struct pending_bind {
-	struct socket *sock;
-	__u16 len;
-	__u8 addr[SOCKADDR_ROOM];
-};
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -125,213 +125,31 @@ int whoami(void *ctx)
 	return 0;
 }
 
-/* ---- the shared path ---- */
-/* An atomic add whose result is not read: relaxed, clang emits the plain
- * locked add that every kernel takes, where __sync_fetch_and_add (with
- * -mcpu=v3) emits a fetching atomic, which kernels before 5.12 refuse
- * ("BPF_STX uses reserved fields"). */
-static __always_inline void counter_add(__u64 *counter, __u64 n)
-{
-	__atomic_fetch_add(counter, n, __ATOMIC_RELAXED);
-}
-
-static __always_inline void count_lost(void)
-{
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&lost, &zero);
-
-	if (n)
-		counter_add(n, 1);
-}
-
-/* One of bindsnoop's self-check binds: the program marks its slot and
- * reports nothing. Before every filter: the check is about the hook. */
-static __always_inline bool is_self_check(__u32 slot)
-{
-	__u32 *seen;
-
-	if (!self_pid_tgid || bpf_get_current_pid_tgid() != self_pid_tgid)
-		return false;
-	seen = bpf_map_lookup_elem(&self_checks, &slot);
-	if (seen)
-		*seen = 1;
-	return true;
-}
-
-static __always_inline bool task_selected(void)
-{
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
-
-	if (config.pid && (pid_tgid >> 32) != config.pid)
-		return false;
-	if (config.uid != (__u32)-1 && (__u32)bpf_get_current_uid_gid() != config.uid)
-		return false;
-	if (config.filter_cgroup && bpf_current_task_under_cgroup(&cgroup_filter, 0) != 1)
-		return false;
-	return true;
-}
-
-static __always_inline bool outcome_selected(int ret)
-{
-	if (config.outcome == BINDSNOOP_OUTCOME_SUCCESS)
-		return ret == 0;
-	if (config.outcome == BINDSNOOP_OUTCOME_FAILURE)
-		return ret != 0;
-	return true;
-}
-
-static __always_inline bool port_selected(__u16 requested, __u16 bound)
-{
-	if (!config.port_count)
-		return true;
-	for (int i = 0; i < BINDSNOOP_MAX_PORTS && i < config.port_count; i++) {
-		if (config.ports[i] == requested || config.ports[i] == bound)
-			return true;
-	}
-	return false;
-}
-
-/* Copies the caller's sockaddr, as much of it as a sockaddr_in6 holds. */
-static __always_inline void capture_request(struct pending_bind *p, const void *addr,
-					    int addr_len, bool user)
-{
-	__u32 len = addr_len < 0 ? 0 : addr_len;
-
-	if (len > SOCKADDR_MAX)
-		len = SOCKADDR_MAX;
-	p->len = len;
-	/* The compiler knows len <= 28 and would drop the mask; the verifier
-	 * needs it to bound the size whatever the register held above 32 bits. */
-	barrier_var(len);
-	len &= SOCKADDR_ROOM - 1;
-	if (user)
-		bpf_probe_read_user(p->addr, len, addr);
-	else
-		bpf_probe_read_kernel(p->addr, len, addr);
-}
-
-/* Waking the reader costs the binding task (and the host) far more than
- * writing the record: under a bind storm, wake it at most once per
- * interval, or when wakeup_bytes were written since the last wake-up (the
- * buffer holds at most that much unread: the reader may have polled
- * meanwhile); the reader polls on its own timer in between. Flags 0 lets
- * the kernel wake a reader that has caught up. now is the record's own
- * timestamp, and no ring buffer query: no helper call here. */
-static __always_inline __u64 wakeup_flags(__u64 now)
-{
-	if (!config.wakeup_interval_ns)
-		return 0;
-	if (now - last_wakeup_ns >= config.wakeup_interval_ns) {
-		last_wakeup_ns = now;
-		bytes_since_wakeup = 0;
-		return 0;
-	}
-	counter_add(&bytes_since_wakeup, sizeof(struct bind_event));
-	if (bytes_since_wakeup < config.wakeup_bytes)
-		return BPF_RB_NO_WAKEUP;
-	bytes_since_wakeup = 0;
-	return BPF_RB_FORCE_WAKEUP;
-}
-
-/* One record for a bind() on the IPv4/IPv6 socket in v; task is
- * current_task_btf(); direct: v->sk is a typed pointer (bpf_rdonly_cast). */
-static __always_inline void emit(struct sock_view *v, const struct pending_bind *p, int ret, __u8 probe,
-				 struct task_struct *task, bool direct)
-{
-	__u16 requested_family = 0, requested_port = 0;
-	struct bind_event *e;
-
-	if (!outcome_selected(ret))
-		return;
-	if (p->len >= 4) {
-		requested_family = *(__u16 *)p->addr;
-		requested_port = bpf_ntohs(*(__u16 *)(p->addr + 2));
-	}
-	/* The port filter needs the bound port before a record is reserved. */
-	if (config.port_count && !port_selected(requested_port, bound_port(v, direct)))
-		return;
-
-	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
-	if (!e) {
-		count_lost();
-		return;
-	}
-	e->boot_ns = bpf_ktime_get_boot_ns();
-	e->ret = ret;
-	e->options = 0;
-	fill_socket(e, v, direct);
-	fill_task(e, task);
-	e->requested_family = requested_family;
-	e->requested_port = requested_port;
-	e->requested_len = p->len;
-	e->probe = probe;
-
-	__builtin_memset(e->requested_addr, 0, sizeof(e->requested_addr));
-	if (requested_family == AF_INET6 && p->len >= 24)
-		__builtin_memcpy(e->requested_addr, p->addr + 8, 16);
-	else if (p->len >= 8)
-		__builtin_memcpy(e->requested_addr, p->addr + 4, 4);
-
-	bpf_ringbuf_submit(e, wakeup_flags(e->boot_ns));
-}
-
-/* The socket's sk at return, read now: bind() may have been the first to
- * see it (or a failed one, the last). */
-static __always_inline void emit_for(struct socket *sock, const struct pending_bind *p, int ret, __u8 probe)
-{
-	struct sock_view v;
-
-	if (view_socket(BPF_CORE_READ(sock, sk), &v, false))
-		emit(&v, p, ret, probe, current_task_btf(), false);
-}
-
-static __always_inline void remember(struct socket *sock, const void *addr, int addr_len, bool user)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending_bind p = { .sock = sock };
-
-	capture_request(&p, addr, addr_len, user);
-	if (bpf_map_update_elem(&pending, &tid, &p, BPF_ANY))
-		count_lost();
-}
-
-static __always_inline void report(int ret, __u8 probe)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct pending_bind *p = bpf_map_lookup_elem(&pending, &tid);
-
-	if (!p)
-		return;
-	emit_for(p->sock, p, ret, probe);
-	bpf_map_delete_elem(&pending, &tid);
-}
+#include "shared_path.bpf.h"
 
 /* ---- fentry mode ---- */
-static __always_inline int on_fexit(struct socket *sock, const void *uaddr, int addr_len, int ret)
+static __always_inline int on_fexit(__u32 slot, struct socket *sock, const void *uaddr, int addr_len, int ret)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct pending_bind p = { .sock = sock };
 
-	if (!task_selected())
+	if (is_self_check(slot, pid_tgid) || !task_selected(pid_tgid) || !outcome_selected(ret))
 		return 0;
 	capture_request(&p, uaddr, addr_len, false);
-	emit_for(sock, &p, ret, BINDSNOOP_PROBE_FENTRY);
+	emit_for(pid_tgid, sock, &p, ret, BINDSNOOP_PROBE_FENTRY);
 	return 0;
 }
 
 SEC("fexit/inet_bind")
 int BPF_PROG(fexit_inet_bind, struct socket *sock, void *uaddr, int addr_len, int ret)
 {
-	if (is_self_check(BINDSNOOP_SEEN_FEXIT4))
-		return 0;
-	return on_fexit(sock, uaddr, addr_len, ret);
+	return on_fexit(BINDSNOOP_SEEN_fexit_inet_bind, sock, uaddr, addr_len, ret);
 }
 
 SEC("fexit/inet6_bind")
 int BPF_PROG(fexit_inet6_bind, struct socket *sock, void *uaddr, int addr_len, int ret)
 {
-	if (is_self_check(BINDSNOOP_SEEN_FEXIT6))
-		return 0;
-	return on_fexit(sock, uaddr, addr_len, ret);
+	return on_fexit(BINDSNOOP_SEEN_fexit_inet6_bind, sock, uaddr, addr_len, ret);
 }
 
 /* The smallest fexit program: loaded alone when fentry mode fails, to tell
@@ -343,42 +161,46 @@ int BPF_PROG(fentry_minimal)
 }
 
 /* ---- kprobe mode ---- */
+static __always_inline int on_kprobe(__u32 slot, struct socket *sock, const void *uaddr, int addr_len)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!is_self_check(slot, pid_tgid) && task_selected(pid_tgid))
+		remember(pid_tgid, sock, uaddr, addr_len, false);
+	return 0;
+}
+
+static __always_inline int on_kretprobe(__u32 slot, int ret)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!is_self_check(slot, pid_tgid))
+		report(pid_tgid, ret, BINDSNOOP_PROBE_KPROBE);
+	return 0;
+}
+
 SEC("kprobe/inet_bind")
 int BPF_KPROBE(kprobe_inet_bind, struct socket *sock, void *uaddr, int addr_len)
 {
-	if (is_self_check(BINDSNOOP_SEEN_KPROBE4))
-		return 0;
-	if (task_selected())
-		remember(sock, uaddr, addr_len, false);
-	return 0;
+	return on_kprobe(BINDSNOOP_SEEN_kprobe_inet_bind, sock, uaddr, addr_len);
 }
 
 SEC("kprobe/inet6_bind")
 int BPF_KPROBE(kprobe_inet6_bind, struct socket *sock, void *uaddr, int addr_len)
 {
-	if (is_self_check(BINDSNOOP_SEEN_KPROBE6))
-		return 0;
-	if (task_selected())
-		remember(sock, uaddr, addr_len, false);
-	return 0;
+	return on_kprobe(BINDSNOOP_SEEN_kprobe_inet6_bind, sock, uaddr, addr_len);
 }
 
 SEC("kretprobe/inet_bind")
 int BPF_KRETPROBE(kretprobe_inet_bind, int ret)
 {
-	if (is_self_check(BINDSNOOP_SEEN_KRETPROBE4))
-		return 0;
-	report(ret, BINDSNOOP_PROBE_KPROBE);
-	return 0;
+	return on_kretprobe(BINDSNOOP_SEEN_kretprobe_inet_bind, ret);
 }
 
 SEC("kretprobe/inet6_bind")
 int BPF_KRETPROBE(kretprobe_inet6_bind, int ret)
 {
-	if (is_self_check(BINDSNOOP_SEEN_KRETPROBE6))
-		return 0;
-	report(ret, BINDSNOOP_PROBE_KPROBE);
-	return 0;
+	return on_kretprobe(BINDSNOOP_SEEN_kretprobe_inet6_bind, ret);
 }
 
 /* ---- tracepoint mode ---- */
@@ -387,20 +209,23 @@ int BPF_KRETPROBE(kretprobe_inet6_bind, int ret)
  * half the programs, no map traffic. User space picks it when the kernel
  * has the helper (the _cast one on 6.2+, which has bpf_rdonly_cast), and
  * the entry + exit pair below otherwise. */
-static __always_inline int on_sys_exit(struct syscall_exit_ctx *ctx, bool direct)
+static __always_inline int on_sys_exit(__u32 slot, struct syscall_exit_ctx *ctx, bool direct)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct task_struct *task;
 	struct pt_regs___kernel *regs;
 	struct fdtable *fdt;
 	struct pending_bind p = {};
 	struct sock_view v;
 
-	if (is_self_check(BINDSNOOP_SEEN_TRACEPOINT_EXIT) || !task_selected())
+	/* The outcome is known before the descriptor is looked up: no walk for a
+	 * bind that is not wanted. */
+	if (is_self_check(slot, pid_tgid) || !task_selected(pid_tgid) || !outcome_selected((int)ctx->ret))
 		return 0;
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs___kernel *)bpf_task_pt_regs(task);
 	fdt = task->files->fdt;
-	switch (socket_in_table(fdt->fd, fdt->max_fds, (int)regs->di, &p.sock, &v, direct)) {
+	switch (socket_in_table(fdt->fd, fdt->max_fds, (int)regs->di, &p.sock, &v, direct, config.field_by_field)) {
 	case FD_INET_SOCKET:
 		break;
 	case FD_NOT_A_SOCKET:
@@ -413,47 +238,49 @@ static __always_inline int on_sys_exit(struct syscall_exit_ctx *ctx, bool direct
 		return 0;
 	}
 	capture_request(&p, (const void *)regs->si, (int)regs->dx, true);
-	emit(&v, &p, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT, task, direct);
+	emit(pid_tgid, &v, &p, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT, task, direct);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_bind")
 int tracepoint_sys_exit_bind_regs(struct syscall_exit_ctx *ctx)
 {
-	return on_sys_exit(ctx, false);
+	return on_sys_exit(BINDSNOOP_SEEN_tracepoint_sys_exit_bind_regs, ctx, false);
 }
 
 SEC("tracepoint/syscalls/sys_exit_bind")
 int tracepoint_sys_exit_bind_cast(struct syscall_exit_ctx *ctx)
 {
-	return on_sys_exit(ctx, true);
+	return on_sys_exit(BINDSNOOP_SEEN_tracepoint_sys_exit_bind_cast, ctx, true);
 }
 
 /* Before 5.15: the entry remembers the socket and the caller's sockaddr. */
 SEC("tracepoint/syscalls/sys_enter_bind")
 int tracepoint_sys_enter_bind(struct syscall_enter_ctx *ctx)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct task_struct *task;
 	struct fdtable *fdt;
 	struct socket *sock;
 	struct sock_view v;
 
-	if (is_self_check(BINDSNOOP_SEEN_TRACEPOINT_ENTER) || !task_selected())
+	if (is_self_check(BINDSNOOP_SEEN_tracepoint_sys_enter_bind, pid_tgid) || !task_selected(pid_tgid))
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task();
 	fdt = BPF_CORE_READ(task, files, fdt);
 	if (socket_in_table(BPF_CORE_READ(fdt, fd), BPF_CORE_READ(fdt, max_fds), (int)ctx->args[0], &sock, &v,
-			    false) == FD_INET_SOCKET)
-		remember(sock, (const void *)ctx->args[1], (int)ctx->args[2], true);
+			    false, config.field_by_field) == FD_INET_SOCKET)
+		remember(pid_tgid, sock, (const void *)ctx->args[1], (int)ctx->args[2], true);
 	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_bind")
 int tracepoint_sys_exit_bind_pair(struct syscall_exit_ctx *ctx)
 {
-	if (is_self_check(BINDSNOOP_SEEN_TRACEPOINT_EXIT))
-		return 0;
-	report((int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT);
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	if (!is_self_check(BINDSNOOP_SEEN_tracepoint_sys_exit_bind_pair, pid_tgid))
+		report(pid_tgid, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT);
 	return 0;
 }
 
@@ -494,22 +321,23 @@ static __always_inline bool in_bind_syscall(void)
 }
 
 /* Every cgroup program allows the call (returns 1): bindsnoop only watches. */
-static __always_inline int on_cgroup_bind(struct bpf_sock_addr *ctx, bool v6)
+static __always_inline int on_cgroup_bind(__u32 slot, struct bpf_sock_addr *ctx, bool v6)
 {
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct bind_event e = {};
 	struct sock_view v;
 	__u64 cookie;
 
-	if (is_self_check(v6 ? BINDSNOOP_SEEN_CGROUP_BIND6 : BINDSNOOP_SEEN_CGROUP_BIND4))
+	if (is_self_check(slot, pid_tgid))
 		return 1;
 	if (config.cgroup_skips_bind_syscall && in_bind_syscall())
 		return 1;
-	if (!task_selected())
+	if (!task_selected(pid_tgid))
 		return 1;
 	if (config.cgroup_direct)
 		fill_task_btf(&e, bpf_get_current_task_btf());
 	else
-		fill_task_helpers(&e);
+		fill_task_helpers(&e, pid_tgid);
 	e.boot_ns = bpf_ktime_get_boot_ns();
 	e.probe = BINDSNOOP_PROBE_CGROUP;
 	e.requested_family = ctx->user_family;
@@ -523,13 +351,13 @@ static __always_inline int on_cgroup_bind(struct bpf_sock_addr *ctx, bool v6)
 		__builtin_memcpy(e.requested_addr, (__u32[1]){ ctx->user_ip4 }, 4);
 	}
 	if (config.cgroup_direct) {
-		if (!view_socket(bpf_rdonly_cast(kernel_sock(ctx->sk), bpf_core_type_id_kernel(struct sock)), &v, true))
+		if (!view_socket(bpf_rdonly_cast(kernel_sock(ctx->sk), bpf_core_type_id_kernel(struct sock)), &v, true, false))
 			return 1;
-		fill_socket(&e, &v, true);
+		fill_socket(&e, &v, true, false);
 	} else {
-		if (!view_socket(kernel_sock(ctx->sk), &v, false))
+		if (!view_socket(kernel_sock(ctx->sk), &v, false, config.field_by_field))
 			return 1;
-		fill_socket(&e, &v, false);
+		fill_socket(&e, &v, false, config.field_by_field);
 	}
 	e.bound_port = 0;
 	__builtin_memset(e.bound_addr, 0, sizeof(e.bound_addr));
@@ -554,12 +382,12 @@ static __always_inline int on_cgroup_bind(struct bpf_sock_addr *ctx, bool v6)
 
 /* The request, now bound: the address and port from the hook's context (the
  * rest was read at the request; bind() changes neither options nor device). */
-static __always_inline int on_cgroup_post_bind(struct bpf_sock *ctx, bool v6)
+static __always_inline int on_cgroup_post_bind(__u32 slot, struct bpf_sock *ctx, bool v6)
 {
 	struct bind_event *e, *out;
 	__u64 cookie;
 
-	if (is_self_check(v6 ? BINDSNOOP_SEEN_CGROUP_POST_BIND6 : BINDSNOOP_SEEN_CGROUP_POST_BIND4))
+	if (is_self_check(slot, bpf_get_current_pid_tgid()))
 		return 1;
 	if (config.cgroup_skips_bind_syscall && in_bind_syscall())
 		return 1;
@@ -591,23 +419,23 @@ static __always_inline int on_cgroup_post_bind(struct bpf_sock *ctx, bool v6)
 SEC("cgroup/bind4")
 int cgroup_bind4(struct bpf_sock_addr *ctx)
 {
-	return on_cgroup_bind(ctx, false);
+	return on_cgroup_bind(BINDSNOOP_SEEN_cgroup_bind4, ctx, false);
 }
 
 SEC("cgroup/bind6")
 int cgroup_bind6(struct bpf_sock_addr *ctx)
 {
-	return on_cgroup_bind(ctx, true);
+	return on_cgroup_bind(BINDSNOOP_SEEN_cgroup_bind6, ctx, true);
 }
 
 SEC("cgroup/post_bind4")
 int cgroup_post_bind4(struct bpf_sock *ctx)
 {
-	return on_cgroup_post_bind(ctx, false);
+	return on_cgroup_post_bind(BINDSNOOP_SEEN_cgroup_post_bind4, ctx, false);
 }
 
 SEC("cgroup/post_bind6")
 int cgroup_post_bind6(struct bpf_sock *ctx)
 {
-	return on_cgroup_post_bind(ctx, true);
+	return on_cgroup_post_bind(BINDSNOOP_SEEN_cgroup_post_bind6, ctx, true);
 }

@@ -42,22 +42,24 @@ enum bindsnoop_option {
 /* The liveness self-check: after attaching, bindsnoop's starting thread
  * binds UDP sockets (IPv4 and IPv6, port 0) until every attached program
  * has marked its slot in the self_checks map; those binds are never
- * reported. A post-bind slot needs a bind that succeeded. */
+ * reported. One slot per program, named after it: a program marks
+ * BINDSNOOP_SEEN_<its own name>. This list is the C side's; user space's
+ * table of programs (Kernel/KernelProgram.swift) takes each program's slot
+ * from it (bindsnoop_program_slot in shim.h), and KernelContractTests pins
+ * both to the object. */
+#define BINDSNOOP_SELF_CHECKED_PROGRAMS(X)                                                   \
+	X(fexit_inet_bind) X(fexit_inet6_bind)                                                \
+	X(kprobe_inet_bind) X(kprobe_inet6_bind) X(kretprobe_inet_bind) X(kretprobe_inet6_bind) \
+	X(tracepoint_sys_exit_bind_cast) X(tracepoint_sys_exit_bind_regs)                     \
+	X(tracepoint_sys_enter_bind) X(tracepoint_sys_exit_bind_pair)                         \
+	X(cgroup_bind4) X(cgroup_bind6) X(cgroup_post_bind4) X(cgroup_post_bind6)
+
+#define BINDSNOOP_SLOT_ENUMERATOR(program) BINDSNOOP_SEEN_##program,
 enum bindsnoop_self_check_slot {
-	BINDSNOOP_SEEN_FEXIT4,
-	BINDSNOOP_SEEN_FEXIT6,
-	BINDSNOOP_SEEN_KPROBE4,
-	BINDSNOOP_SEEN_KPROBE6,
-	BINDSNOOP_SEEN_KRETPROBE4,
-	BINDSNOOP_SEEN_KRETPROBE6,
-	BINDSNOOP_SEEN_TRACEPOINT_ENTER,
-	BINDSNOOP_SEEN_TRACEPOINT_EXIT,
-	BINDSNOOP_SEEN_CGROUP_BIND4,
-	BINDSNOOP_SEEN_CGROUP_BIND6,
-	BINDSNOOP_SEEN_CGROUP_POST_BIND4,
-	BINDSNOOP_SEEN_CGROUP_POST_BIND6,
+	BINDSNOOP_SELF_CHECKED_PROGRAMS(BINDSNOOP_SLOT_ENUMERATOR)
 	BINDSNOOP_SEEN_SLOTS,
 };
+#undef BINDSNOOP_SLOT_ENUMERATOR
 
 enum bindsnoop_outcome_filter {
 	BINDSNOOP_OUTCOME_ALL = 0,

@@ -8,7 +8,11 @@
  * Every helper call costs (on CPUs with return-thunk mitigations, each
  * return does), so the copies are large and the current task is read
  * through its BTF pointer with plain loads where the kernel allows it
- * (5.11+). */
+ * (5.11+).
+ *
+ * Settings come in as parameters (by_field: field-by-field reads, the path
+ * of a kernel whose layout does not fit the one-copy reads), as in
+ * libbpf-tools' helpers: this header knows no map and no global of the tool. */
 #ifndef BINDSNOOP_READ_KERNEL_BPF_H
 #define BINDSNOOP_READ_KERNEL_BPF_H
 
@@ -19,9 +23,6 @@
 #include <bpf/bpf_core_read.h>
 #include "bindsnoop.h"
 #include "kernel_types.bpf.h"
-
-/* Defined in bindsnoop.bpf.c, set by user space before load. */
-extern const volatile struct bindsnoop_config config;
 
 /* Linux 6.2+: a scalar kernel pointer as a typed one the program may load
  * from (an untrusted pointer: a bad one reads as zeroes, like a failed
@@ -42,11 +43,11 @@ union skc_head {
 	__u8 bytes[SKC_HEAD];
 };
 
-static __always_inline bool skc_head_holds_all(void)
+static __always_inline bool skc_head_holds_all(bool by_field)
 {
 	/* skc_net is absent without CONFIG_NET_NS: its offset is only asked
 	 * (and only relocated) where it exists. */
-	return !config.field_by_field &&
+	return !by_field &&
 	       bpf_core_field_offset(struct sock_common, skc_v6_rcv_saddr) + 16 <= SKC_HEAD &&
 	       bpf_core_field_offset(struct sock_common, skc_bound_dev_if) + 4 <= SKC_HEAD &&
 	       (!bpf_core_field_exists(struct sock_common, skc_net) ||
@@ -64,7 +65,7 @@ struct sock_view {
 
 /* Reads sk; true if it is an IPv4 or IPv6 socket. direct: sk is a typed
  * pointer (bpf_rdonly_cast), read in place, not copied. */
-static __always_inline bool view_socket(struct sock *sk, struct sock_view *v, bool direct)
+static __always_inline bool view_socket(struct sock *sk, struct sock_view *v, bool direct, bool by_field)
 {
 	v->sk = sk;
 	v->family = AF_UNSPEC;
@@ -72,7 +73,7 @@ static __always_inline bool view_socket(struct sock *sk, struct sock_view *v, bo
 		return false;
 	if (direct) {
 		v->family = sk->__sk_common.skc_family;
-	} else if (skc_head_holds_all()) {
+	} else if (skc_head_holds_all(by_field)) {
 		/* Through a struct sock_common pointer, so that CO-RE relocates
 		 * against the kernel's sock_common, not our union. On a failed
 		 * read the helper zeroes the copy: family 0, not ours. */
@@ -86,13 +87,13 @@ static __always_inline bool view_socket(struct sock *sk, struct sock_view *v, bo
 	return v->family == AF_INET || v->family == AF_INET6;
 }
 
-static __always_inline __u16 bound_port(struct sock_view *v, bool direct)
+static __always_inline __u16 bound_port(struct sock_view *v, bool direct, bool by_field)
 {
 	struct sock_common *skc = &v->head.skc;
 
 	if (direct)
 		return v->sk->__sk_common.skc_num;
-	if (skc_head_holds_all())
+	if (skc_head_holds_all(by_field))
 		return skc->skc_num;
 	return BPF_CORE_READ(v->sk, __sk_common.skc_num);
 }
@@ -130,14 +131,14 @@ static __always_inline __u8 inet_options(void *inet, bool direct)
 
 /* sk_type and sk_protocol: two u16 side by side in struct sock (in either
  * order), read with one copy where they are. */
-static __always_inline void read_type_protocol(struct bind_event *e, struct sock *sk)
+static __always_inline void read_type_protocol(struct bind_event *e, struct sock *sk, bool by_field)
 {
 	__u32 type_at = bpf_core_field_offset(struct sock, sk_type);
 	__u32 protocol_at = bpf_core_field_offset(struct sock, sk_protocol);
 	__u32 first = type_at < protocol_at ? type_at : protocol_at;
 	__u16 both[2];
 
-	if (!config.field_by_field && bpf_core_field_size(struct sock, sk_type) == 2 &&
+	if (!by_field && bpf_core_field_size(struct sock, sk_type) == 2 &&
 	    bpf_core_field_size(struct sock, sk_protocol) == 2 &&
 	    (type_at == protocol_at + 2 || protocol_at == type_at + 2)) {
 		bpf_probe_read_kernel(both, sizeof(both), (__u8 *)sk + first);
@@ -185,12 +186,12 @@ static __always_inline void fill_socket_cast(struct bind_event *e, struct sock_v
 
 /* The same from the copy view_socket made, field by field where the
  * kernel's layout does not fit one copy. */
-static __always_inline void fill_socket_copy(struct bind_event *e, struct sock_view *v)
+static __always_inline void fill_socket_copy(struct bind_event *e, struct sock_view *v, bool by_field)
 {
 	struct sock *sk = v->sk;
 	struct net *net = NULL;
 
-	if (skc_head_holds_all()) {
+	if (skc_head_holds_all(by_field)) {
 		net = fill_common(e, &v->head.skc);
 	} else {
 		e->bound_port = BPF_CORE_READ(sk, __sk_common.skc_num);
@@ -207,18 +208,18 @@ static __always_inline void fill_socket_copy(struct bind_event *e, struct sock_v
 			e->options |= BINDSNOOP_OPT_REUSEPORT;
 	}
 	e->netns = net ? BPF_CORE_READ(net, ns.inum) : 0;
-	read_type_protocol(e, sk);
+	read_type_protocol(e, sk, by_field);
 	e->options |= inet_options(sk, false);
 }
 
-static __always_inline void fill_socket(struct bind_event *e, struct sock_view *v, bool direct)
+static __always_inline void fill_socket(struct bind_event *e, struct sock_view *v, bool direct, bool by_field)
 {
 	e->family = v->family;
 	__builtin_memset(e->bound_addr, 0, sizeof(e->bound_addr));
 	if (direct)
 		fill_socket_cast(e, v);
 	else
-		fill_socket_copy(e, v);
+		fill_socket_copy(e, v, by_field);
 }
 
 /* ---- the task ---- */
@@ -248,11 +249,11 @@ static __always_inline void fill_task_btf(struct bind_event *e, struct task_stru
 	__builtin_memcpy(e->process_comm, task->group_leader->comm, sizeof(e->process_comm));
 }
 
-/* Who is binding, through helpers (before 5.11). */
-static __always_inline void fill_task_helpers(struct bind_event *e)
+/* Who is binding, through helpers (before 5.11); pid_tgid: the program's
+ * bpf_get_current_pid_tgid(). */
+static __always_inline void fill_task_helpers(struct bind_event *e, __u64 pid_tgid)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u64 uid_gid = bpf_get_current_uid_gid();
 
 	e->pid = pid_tgid >> 32;
@@ -266,12 +267,12 @@ static __always_inline void fill_task_helpers(struct bind_event *e)
 }
 
 /* task: current_task_btf(), NULL where the kernel has no typed task. */
-static __always_inline void fill_task(struct bind_event *e, struct task_struct *task)
+static __always_inline void fill_task(struct bind_event *e, struct task_struct *task, __u64 pid_tgid)
 {
 	if (task)
 		fill_task_btf(e, task);
 	else
-		fill_task_helpers(e);
+		fill_task_helpers(e, pid_tgid);
 }
 
 /* ---- a descriptor's socket (tracepoint mode) ---- */
@@ -292,7 +293,7 @@ static __always_inline enum fd_lookup socket_of_file_cast(struct file *file, str
 	if ((file->f_inode->i_mode & S_IFMT) != S_IFSOCK)
 		return FD_NOT_A_SOCKET;
 	sock = bpf_rdonly_cast(file->private_data, bpf_core_type_id_kernel(struct socket));
-	if (!view_socket(sock->sk, v, true))
+	if (!view_socket(sock->sk, v, true, false))
 		return FD_OTHER_SOCKET;
 	*sockp = sock;
 	return FD_INET_SOCKET;
@@ -312,15 +313,15 @@ static __always_inline __u32 inode_mode_at(void)
 	return bpf_core_field_offset(struct socket_alloc, vfs_inode) + bpf_core_field_offset(struct inode, i_mode);
 }
 
-static __always_inline bool socket_span_holds_all(void)
+static __always_inline bool socket_span_holds_all(bool by_field)
 {
-	return !config.field_by_field && socket_sk_at() + 8 <= inode_mode_at() && inode_mode_at() + 2 - socket_sk_at() <= SOCKET_SPAN;
+	return !by_field && socket_sk_at() + 8 <= inode_mode_at() && inode_mode_at() + 2 - socket_sk_at() <= SOCKET_SPAN;
 }
 
 /* The same through probe reads: the inode (a socket's is allocated with it:
  * SOCKET_I()), then its mode and sk in one copy where the layout allows. */
 static __always_inline enum fd_lookup socket_of_file_copy(struct file *file, struct socket **sockp,
-							  struct sock_view *v)
+							  struct sock_view *v, bool by_field)
 {
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	struct socket *sock;
@@ -330,7 +331,7 @@ static __always_inline enum fd_lookup socket_of_file_copy(struct file *file, str
 	if (!inode)
 		return FD_NOT_A_SOCKET;
 	sock = (struct socket *)((__u8 *)inode - bpf_core_field_offset(struct socket_alloc, vfs_inode));
-	if (socket_span_holds_all()) {
+	if (socket_span_holds_all(by_field)) {
 		__u8 span[SOCKET_SPAN];
 		__u32 mode_in_span = inode_mode_at() - socket_sk_at();
 
@@ -347,7 +348,7 @@ static __always_inline enum fd_lookup socket_of_file_copy(struct file *file, str
 	}
 	if ((mode & S_IFMT) != S_IFSOCK)
 		return FD_NOT_A_SOCKET;
-	if (!view_socket(sk, v, false))
+	if (!view_socket(sk, v, false, by_field))
 		return FD_OTHER_SOCKET;
 	*sockp = sock;
 	return FD_INET_SOCKET;
@@ -357,7 +358,7 @@ static __always_inline enum fd_lookup socket_of_file_copy(struct file *file, str
  * into *sockp, and its sock read into v. Reading the table's slot takes a
  * helper in every strategy (an array of pointers, indexed by a variable). */
 static __always_inline enum fd_lookup socket_in_table(struct file **fds, unsigned int max_fds, int fd,
-						      struct socket **sockp, struct sock_view *v, bool direct)
+						      struct socket **sockp, struct sock_view *v, bool direct, bool by_field)
 {
 	struct file *file;
 
@@ -365,7 +366,7 @@ static __always_inline enum fd_lookup socket_in_table(struct file **fds, unsigne
 		return FD_NOT_A_SOCKET;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return FD_NOT_A_SOCKET;
-	return direct ? socket_of_file_cast(file, sockp, v) : socket_of_file_copy(file, sockp, v);
+	return direct ? socket_of_file_cast(file, sockp, v) : socket_of_file_copy(file, sockp, v, by_field);
 }
 
 #endif

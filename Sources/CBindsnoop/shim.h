@@ -16,6 +16,16 @@
 #include <string.h>
 #include "../../bpf/bindsnoop.h"
 
+/* The self-check slot a program of bindsnoop.bpf.c marks (the C side's
+ * list, BINDSNOOP_SELF_CHECKED_PROGRAMS); -1 for a program with none. */
+static inline int bindsnoop_program_slot(const char *program)
+{
+#define BINDSNOOP_SLOT_MATCH(name) if (strcmp(program, #name) == 0) return BINDSNOOP_SEEN_##name;
+	BINDSNOOP_SELF_CHECKED_PROGRAMS(BINDSNOOP_SLOT_MATCH)
+#undef BINDSNOOP_SLOT_MATCH
+	return -1;
+}
+
 /* libbpf's messages (warnings and the verifier's log; not debug), kept
  * whatever the verbosity, so that a refused program is explained in the
  * verifier's own words. The last BINDSNOOP_LOG_SIZE bytes. */

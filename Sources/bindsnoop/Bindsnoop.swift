@@ -70,12 +70,18 @@ struct Bindsnoop: ParsableCommand {
         do {
             return try ConfigurationLoader.load(file: config, environment: ProcessInfo.processInfo.environment, flags: flags)
         } catch {
-            throw Failure(error.description, code: error.key.hasPrefix("-") ? BindsnoopExit.usage : BindsnoopExit.config)
+            throw Failure(error)
         }
     }
 
     func run() throws {
-        let signals = SignalWatcher()
+        let signals: SignalWatcher
+        do {
+            signals = try SignalWatcher()
+        } catch {
+            throw Failure("cannot watch for signals (signalfd: \(error.name)): raise the open-file limit (ulimit -n) or free memory",
+                          code: BindsnoopExit.osError)
+        }
         let level: Logger.Level = quiet ? .warning : verbose > 0 ? .debug : .info
         let logger = Logger(label: "bindsnoop") { _ in StderrLogHandler(logLevel: level) }
         BPFTracer.setLibbpfVerbosity(verbose)
@@ -83,9 +89,9 @@ struct Bindsnoop: ParsableCommand {
         let settings = try resolveConfiguration()
         let dropTo: PrivilegeDrop?
         do {
-            dropTo = try settings.user.map { user throws(ConfigError) in try PrivilegeDrop(user: user, key: self.user == nil ? "user" : "--user") }
+            dropTo = try settings.user.map { user throws(ConfigError) in try PrivilegeDrop(user: user, source: settings.source(of: "user")) }
         } catch {
-            throw Failure(error.description, code: BindsnoopExit.config)
+            throw Failure(error)
         }
         let table = settings.table
         if settings.format == .json && (table.timestamp || table.uid || table.wide) {
@@ -96,18 +102,24 @@ struct Bindsnoop: ParsableCommand {
         }
         // Bound first: a refused address fails before anything is loaded, and
         // the socket stays open after --user drops privileges.
+        let metrics = settings.metricsAddress.map { _ in MetricsState() }
         let endpoint: MetricsEndpoint?
         do {
-            endpoint = try settings.metricsAddress.map { address throws(ConfigError) in try MetricsEndpoint(address: address) }
+            endpoint = try settings.metricsAddress.map { address throws(ConfigError) in
+                try MetricsEndpoint(address: address, source: settings.source(of: "metrics.address"), serving: metrics!)
+            }
         } catch {
-            throw Failure(error.description, code: BindsnoopExit.config)
+            throw Failure(error)
         }
+        defer { endpoint?.close() }
         let enrichment = Enrichment(kubelet: KubeletLogs(root: settings.kubeletLogRoot))
         let sinks: [Sink]
         do {
-            sinks = try SinkFactory.make(settings.sinks, metrics: MetricEncoder(host: enrichment.host), logger: logger)
+            sinks = try SinkFactory.make(settings.sinks, sources: settings.source(of:), metrics: MetricEncoder(host: enrichment.host),
+                                         logger: logger)
         } catch {
-            throw Failure(error.description, code: BindsnoopExit.config)
+            if case .setup(let problem) = error { throw Failure(problem) }
+            throw Failure(error.description, code: BindsnoopExit.ioError)
         }
 
         let tracer: BPFTracer
@@ -116,17 +128,21 @@ struct Bindsnoop: ParsableCommand {
                                          ringBufferBytes: UInt32(settings.ringBufferSize),
                                          overrides: kernel.overrides, logger: logger)
         } catch {
+            if case .cgroup(let path, let code) = error {
+                // Named as the user wrote it: --cgroup, BINDSNOOP_CGROUP or filters.cgroup.
+                throw Failure(ConfigError(source: settings.source(of: "filters.cgroup"), TracerError.cgroupProblem(path: path, errno: code)))
+            }
             throw Failure(error.description, code: BindsnoopExit.code(for: error))
         }
-        endpoint?.attached(MetricsEndpoint.Attachment(mode: tracer.mode, programs: tracer.programDescriptors,
-                                                      ringBufferSize: settings.ringBufferSize))
+        metrics?.attached(MetricsState.Attachment(mode: tracer.mode, programs: tracer.programDescriptors,
+                                                  ringBufferSize: settings.ringBufferSize))
         let session: TraceSession
         do {
             session = try TraceSession(tracer: tracer, sinks: sinks, limits: settings.limits,
-                                       operations: SessionOperations(heartbeatInterval: settings.heartbeatInterval, endpoint: endpoint),
+                                       operations: SessionOperations(heartbeatInterval: settings.heartbeatInterval, metrics: metrics),
                                        logger: logger)
         } catch {
-            throw Failure(error.description, code: BindsnoopExit.ioError)
+            throw Failure(error.description, code: BindsnoopExit.code(for: error))
         }
         if let dropTo {
             do {

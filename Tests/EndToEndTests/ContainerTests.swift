@@ -11,7 +11,7 @@ import Testing
 struct ContainerTests {
     @Test(.root, arguments: [[], ["--user", "nobody"]])
     func bindInsideAContainerCgroupNamesTheContainer(options: [String]) throws {
-        let root = try #require(ContainerResolver.cgroup2Mount(), "no cgroup2 hierarchy mounted")
+        let root = try #require(CgroupMount.path(), "no cgroup2 hierarchy mounted")
         let container = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
         let pod = UUID().uuidString.lowercased()
         let top = "\(root)/bindsnoop-container-test-\(getpid())-\(options.count)"
@@ -59,7 +59,7 @@ struct ContainerTests {
     /// As root, a cgroup id is opened by its file handle: no walk of the
     /// hierarchy, however many cgroups a node has.
     @Test(.root) func cgroupIdIsOpenedByHandle() throws {
-        let root = try #require(ContainerResolver.cgroup2Mount(), "no cgroup2 hierarchy mounted")
+        let root = try #require(CgroupMount.path(), "no cgroup2 hierarchy mounted")
         let name = "bindsnoop-handle-test-\(getpid())"
         try FileManager.default.createDirectory(atPath: "\(root)/\(name)", withIntermediateDirectories: false)
         var status = stat()

@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test(.root) func cgroup() throws {
-        let root = try #require(ContainerResolver.cgroup2Mount(), "no cgroup2 hierarchy mounted")
+        let root = try #require(CgroupMount.path(), "no cgroup2 hierarchy mounted")
         let directory = "\(root)/bindsnoop-test-\(getpid())"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
         defer { rmdir(directory) }

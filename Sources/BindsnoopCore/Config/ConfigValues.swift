@@ -158,3 +158,14 @@ extension SingleValueDecodingContainer {
         DecodingError.dataCorruptedError(in: self, debugDescription: message)
     }
 }
+
+/// When a run stops by itself: after this many events, or this many seconds.
+public struct SessionLimits: Sendable, Equatable {
+    public var maxEvents: UInt64?
+    public var duration: Double?
+
+    public init(maxEvents: UInt64? = nil, duration: Double? = nil) {
+        self.maxEvents = maxEvents
+        self.duration = duration
+    }
+}

@@ -23,8 +23,16 @@ public struct Configuration: Equatable, Sendable {
     public var heartbeatInterval: Double? = 60
     /// At most this many events a second per process (off when nil).
     public var rateLimit: UInt32?
+    /// Where each configured value came from, by key path (the loader fills
+    /// it): checks made after loading name what the user wrote.
+    public var sources: [String: ConfigSource] = [:]
 
     public init() {}
+
+    /// The flag, variable or file key `path`'s value came from (its default if none).
+    public func source(of path: String) -> ConfigSource {
+        sources[path] ?? .defaulted(key: path)
+    }
 }
 
 public struct TableOptions: Equatable, Sendable {

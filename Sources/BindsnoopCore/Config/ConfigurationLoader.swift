@@ -10,7 +10,7 @@ public enum ConfigurationLoader {
     /// `flags`: values given on the command line, by key path (`filters.pid`: "1234").
     public static func load(file: String?, environment: [String: String],
                             flags: [String: String] = [:]) throws(ConfigError) -> Configuration {
-        var values: [String: (node: Node, source: String)] = [:]
+        var values: [String: (node: Node, source: ConfigSource)] = [:]
         var sections: Set<String> = []
         if let file {
             try flatten(try readFile(file), path: "", into: &values, sections: &sections)
@@ -20,11 +20,11 @@ public enum ConfigurationLoader {
             guard let key = byVariable[name] else {
                 throw ConfigError(key: name, "unknown variable; known: \(byVariable.keys.sorted().joined(separator: ", "))")
             }
-            values[key.path] = (Node(value), name)
+            values[key.path] = (Node(value), .variable(name))
         }
         for (path, value) in flags.sorted(by: { $0.key < $1.key }) {
             guard let key = ConfigKeys.named(path) else { preconditionFailure("a flag for no key: \(path)") }
-            values[path] = (Node(value), key.flagName ?? path)
+            values[path] = (Node(value), .flag(key.flagName ?? path))
         }
 
         var draft = ConfigDraft()
@@ -35,14 +35,17 @@ public enum ConfigurationLoader {
             do {
                 try key.apply(&draft, node)
             } catch let error as ConfigError {
-                throw ConfigError(key: error.key == key.path ? source : error.key, error.problem)
+                if error.key == key.path { throw ConfigError(source: source, error.problem) }
+                throw error
             } catch let error as DecodingError {
-                throw ConfigError(key: source, describe(error))
+                throw ConfigError(source: source, describe(error))
             } catch {
-                throw ConfigError(key: source, "\(error)".replacingOccurrences(of: "\n", with: " "))
+                throw ConfigError(source: source, "\(error)".replacingOccurrences(of: "\n", with: " "))
             }
         }
-        return try draft.configuration()
+        var configuration = try draft.configuration()
+        configuration.sources = values.mapValues(\.source)
+        return configuration
     }
 
     private static func readFile(_ path: String) throws(ConfigError) -> Node {
@@ -65,7 +68,7 @@ public enum ConfigurationLoader {
 
     /// The file's values by key path; a key that is neither a setting nor a
     /// section of settings is refused, with what its section takes.
-    private static func flatten(_ node: Node, path: String, into values: inout [String: (node: Node, source: String)],
+    private static func flatten(_ node: Node, path: String, into values: inout [String: (node: Node, source: ConfigSource)],
                                 sections: inout Set<String>) throws(ConfigError) {
         if node.null != nil { return }  // `filters:` with nothing under it
         guard let mapping = node.mapping else {
@@ -76,7 +79,7 @@ public enum ConfigurationLoader {
             guard let name = keyNode.string else { throw ConfigError(key: path, "keys must be strings") }
             let child = path.isEmpty ? name : "\(path).\(name)"
             if ConfigKeys.named(child) != nil {
-                if value.null == nil { values[child] = (value, child) }
+                if value.null == nil { values[child] = (value, .file(key: child)) }
             } else if ConfigKeys.sectionPaths.contains(child) {
                 try flatten(value, path: child, into: &values, sections: &sections)
             } else {

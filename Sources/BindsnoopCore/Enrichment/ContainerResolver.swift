@@ -20,7 +20,7 @@ public struct ContainerResolver {
 
     /// `hierarchy` nil: enrichment off (no cgroup v2 mount found).
     /// `openByHandle` false: the walk only (tests use a plain directory tree).
-    public init(hierarchy: String? = ContainerResolver.cgroup2Mount(), rescanInterval: Double = 0.5, openByHandle: Bool = true) {
+    public init(hierarchy: String? = CgroupMount.path(), rescanInterval: Double = 0.5, openByHandle: Bool = true) {
         self.hierarchy = hierarchy
         self.rescanInterval = rescanInterval
         handles = openByHandle ? hierarchy.flatMap(CgroupHandles.init(hierarchy:)) : nil
@@ -72,16 +72,6 @@ public struct ContainerResolver {
     /// `open_by_handle_at(2)` (for tests).
     func pathByHandle(of cgroupID: UInt64) -> CgroupHandles.Lookup? {
         handles?.path(of: cgroupID)
-    }
-
-    /// Where the cgroup v2 hierarchy is mounted (/sys/fs/cgroup on current systems).
-    public static func cgroup2Mount() -> String? {
-        guard let mounts = try? String(contentsOfFile: "/proc/self/mounts", encoding: .utf8) else { return nil }
-        for line in mounts.split(separator: "\n") {
-            let fields = line.split(separator: " ")
-            if fields.count > 2 && fields[2] == "cgroup2" { return String(fields[1]) }
-        }
-        return nil
     }
 }
 

@@ -266,7 +266,7 @@ public final class BPFTracer {
     /// socket's cgroup descends from it; programs attached lower with
     /// BPF_F_ALLOW_OVERRIDE would hide theirs from it).
     private static func openCgroupRoot(_ mode: ProbeMode) throws(TracerError) -> Int32 {
-        guard let mount = ContainerResolver.cgroup2Mount() else {
+        guard let mount = CgroupMount.path() else {
             throw .modeFailed(mode, stage: "finding the cgroup v2 hierarchy", errno: ENOENT)
         }
         let fd = open(mount, O_RDONLY | O_DIRECTORY | O_CLOEXEC)

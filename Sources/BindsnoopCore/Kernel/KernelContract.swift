@@ -34,9 +34,9 @@ enum KernelContract {
     /// that thread as the kernel knows it, whatever pid namespace bindsnoop runs in.
     static let whoamiProgram = "whoami"
 
-    /// Every program of the object, each in one mode's set (and the minimal fexit, whoami).
+    /// Every program of the object: the table's (each in one mode's set), the minimal fexit, whoami.
     static var programs: [String] {
-        ProbeMode.allCases.flatMap { mode in mode.programSets.flatMap { $0 } } + [minimalFexitProgram, whoamiProgram]
+        KernelProgram.all.map(\.name) + [minimalFexitProgram, whoamiProgram]
     }
 
     /// Where `config` sits in `.rodata`, read from the object's BTF (the
@@ -70,12 +70,9 @@ public enum TracepointVariant: String, CaseIterable, Sendable {
     /// Entry stores the call per thread, exit reports it (any kernel).
     case entryExitPair = "pair"
 
+    /// From `KernelProgram.all`.
     var programs: [String] {
-        switch self {
-        case .cast: ["tracepoint_sys_exit_bind_cast"]
-        case .regs: ["tracepoint_sys_exit_bind_regs"]
-        case .entryExitPair: ["tracepoint_sys_enter_bind", "tracepoint_sys_exit_bind_pair"]
-        }
+        KernelProgram.all.filter { $0.variant == self }.map(\.name)
     }
 
     /// The best this kernel runs: tracepoint programs may call

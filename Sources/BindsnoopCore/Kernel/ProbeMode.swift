@@ -17,14 +17,10 @@ public enum ProbeMode: String, CaseIterable, Sendable {
     case cgroup
 
     /// The programs of bpf/bindsnoop.bpf.c this mode may load, one set per
-    /// variant (`TracepointVariant`); the mode loads one set.
+    /// variant (`TracepointVariant`); the mode loads one set. From `KernelProgram.all`.
     var programSets: [[String]] {
-        switch self {
-        case .fentry: [["fexit_inet_bind", "fexit_inet6_bind"]]
-        case .kprobe: [["kprobe_inet_bind", "kprobe_inet6_bind", "kretprobe_inet_bind", "kretprobe_inet6_bind"]]
-        case .tracepoint: TracepointVariant.allCases.map(\.programs)
-        case .cgroup: [["cgroup_bind4", "cgroup_bind6", "cgroup_post_bind4", "cgroup_post_bind6"]]
-        }
+        self == .tracepoint ? TracepointVariant.allCases.map(\.programs)
+            : [KernelProgram.all.filter { $0.mode == self }.map(\.name)]
     }
 
     init?(kernelValue: UInt8) {

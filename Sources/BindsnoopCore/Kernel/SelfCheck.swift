@@ -9,19 +9,6 @@ import Glibc
 /// The programs report none of these binds: they know the thread, which ran
 /// `whoami` first (its pid as the kernel sees it, in a container too).
 struct SelfCheck {
-    /// The slot each program marks when it sees a self-check bind.
-    static let slots: [String: bindsnoop_self_check_slot] = [
-        "fexit_inet_bind": BINDSNOOP_SEEN_FEXIT4, "fexit_inet6_bind": BINDSNOOP_SEEN_FEXIT6,
-        "kprobe_inet_bind": BINDSNOOP_SEEN_KPROBE4, "kprobe_inet6_bind": BINDSNOOP_SEEN_KPROBE6,
-        "kretprobe_inet_bind": BINDSNOOP_SEEN_KRETPROBE4, "kretprobe_inet6_bind": BINDSNOOP_SEEN_KRETPROBE6,
-        "tracepoint_sys_enter_bind": BINDSNOOP_SEEN_TRACEPOINT_ENTER,
-        "tracepoint_sys_exit_bind_pair": BINDSNOOP_SEEN_TRACEPOINT_EXIT,
-        "tracepoint_sys_exit_bind_regs": BINDSNOOP_SEEN_TRACEPOINT_EXIT,
-        "tracepoint_sys_exit_bind_cast": BINDSNOOP_SEEN_TRACEPOINT_EXIT,
-        "cgroup_bind4": BINDSNOOP_SEEN_CGROUP_BIND4, "cgroup_bind6": BINDSNOOP_SEEN_CGROUP_BIND6,
-        "cgroup_post_bind4": BINDSNOOP_SEEN_CGROUP_POST_BIND4, "cgroup_post_bind6": BINDSNOOP_SEEN_CGROUP_POST_BIND6,
-    ]
-
     /// Bytes between two slots in the mapped array: the kernel rounds an
     /// array's values up to 8 bytes.
     static let slotStride = 8
@@ -48,7 +35,9 @@ struct SelfCheck {
     /// that did not run (a hook runs inside the bind, so there is no wait).
     /// Must run on the thread that ran `whoami`.
     static func recheck(programs: [String], seen: UnsafeMutableRawPointer) -> [String] {
-        for name in programs { if let slot = slots[name] { bindsnoop_write_u32(seen + Int(slot.rawValue) * slotStride, 0) } }
+        for name in programs {
+            if let slot = KernelProgram.named(name)?.selfCheckSlot { bindsnoop_write_u32(seen + slot * slotStride, 0) }
+        }
         return notSeen(programs: programs, seen: seen)
     }
 
@@ -57,11 +46,15 @@ struct SelfCheck {
         let v4 = wildcardBind(family: AF_INET)
         let v6 = wildcardBind(family: AF_INET6)
         return programs.filter { name in
-            guard let slot = slots[name] else { return false }
+            guard let program = KernelProgram.named(name), let slot = program.selfCheckSlot else { return false }
             // A family this host lacks, or a failed bind for a post-bind hook: nothing to wait for.
-            let outcome = name.contains("6") ? v6 : v4
-            if outcome == nil || (name.contains("post_bind") && outcome == false) { return false }
-            return bindsnoop_read_u32(seen + Int(slot.rawValue) * slotStride) == 0
+            let outcome = switch program.family {
+            case .inet: v4
+            case .inet6: v6
+            case .either: v4 ?? v6
+            }
+            if outcome == nil || (program.needsSuccess && outcome == false) { return false }
+            return bindsnoop_read_u32(seen + slot * slotStride) == 0
         }
     }
 }

@@ -27,8 +27,13 @@ public enum TracerError: Error, CustomStringConvertible, Equatable {
         case .neverLive(let mode, let programs, let seconds):
             return "--probe \(mode.rawValue): attached, but \(programs.joined(separator: ", ")) did not run for bindsnoop's own test binds within \(Int(seconds)) s (the kernel never made the hook live); try another --probe mode"
         case .cgroup(let path, let errno):
-            return "--cgroup \(path): cannot open it (\(errorName(errno))): give the path of a cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice"
+            return "--cgroup: " + Self.cgroupProblem(path: path, errno: errno)
         }
+    }
+
+    /// What is wrong with the cgroup filter's path, for an error naming where it came from.
+    public static func cgroupProblem(path: String, errno: Int32) -> String {
+        "\(path): cannot open it (\(errorName(errno))): give the path of a cgroup v2 directory, e.g. /sys/fs/cgroup/system.slice"
     }
 
     /// Whether the failure is about one of these programs (its stage or the kernel's words name it).

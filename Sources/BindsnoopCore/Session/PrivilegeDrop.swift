@@ -12,7 +12,7 @@ public struct PrivilegeDrop: Sendable, Equatable {
     public let gid: gid_t
 
     /// A user name or a numeric uid; refused when unknown or root.
-    public init(user: String, key: String) throws(ConfigError) {
+    public init(user: String, source: ConfigSource) throws(ConfigError) {
         var entry = passwd()
         var result: UnsafeMutablePointer<passwd>?
         var buffer = [CChar](repeating: 0, count: 4096)
@@ -22,10 +22,10 @@ public struct PrivilegeDrop: Sendable, Equatable {
             getpwnam_r(user, &entry, &buffer, buffer.count, &result)
         }
         guard result != nil else {
-            throw ConfigError(key: key, "no such user \(user): name an existing unprivileged user, e.g. nobody")
+            throw ConfigError(source: source, "no such user \(user): name an existing unprivileged user, e.g. nobody")
         }
         guard entry.pw_uid != 0 else {
-            throw ConfigError(key: key, "\(user) is root: name an unprivileged user to run as after attaching")
+            throw ConfigError(source: source, "\(user) is root: name an unprivileged user to run as after attaching")
         }
         name = user
         uid = entry.pw_uid

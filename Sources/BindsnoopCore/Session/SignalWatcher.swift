@@ -10,13 +10,20 @@ public final class SignalWatcher {
     public enum Received: Sendable { case stop, reopen }
 
     /// Call before any thread starts, so every thread inherits the mask.
-    public init() {
+    /// Throws signalfd's errno, with the signals unblocked again (blocked
+    /// and unwatched, only SIGKILL would stop bindsnoop).
+    public init() throws(Errno) {
         signal(SIGPIPE, SIG_IGN)
         var set = sigset_t()
         sigemptyset(&set)
         for signal in [SIGINT, SIGTERM, SIGHUP] { sigaddset(&set, signal) }
         pthread_sigmask(SIG_BLOCK, &set, nil)
         fd = signalfd(-1, &set, Int32(SFD_CLOEXEC | SFD_NONBLOCK))
+        if fd < 0 {
+            let code = errno
+            pthread_sigmask(SIG_UNBLOCK, &set, nil)
+            throw Errno(code)
+        }
     }
 
     deinit {

@@ -2,28 +2,18 @@ import CBindsnoop
 import Glibc
 import Logging
 
-public struct SessionLimits: Sendable, Equatable {
-    public var maxEvents: UInt64?
-    public var duration: Double?
-
-    public init(maxEvents: UInt64? = nil, duration: Double? = nil) {
-        self.maxEvents = maxEvents
-        self.duration = duration
-    }
-}
-
 /// What the loop does for operators beside delivering events.
 public struct SessionOperations {
     /// An in-band heartbeat this often (nil: none).
     public var heartbeatInterval: Double?
     /// Where the counters are published once a second (`--metrics-address`).
-    public var endpoint: MetricsEndpoint?
+    public var metrics: MetricsState?
     /// How often bindsnoop's own binds check that every hook is still live.
     public var selfCheckInterval = 10.0
 
-    public init(heartbeatInterval: Double? = nil, endpoint: MetricsEndpoint? = nil) {
+    public init(heartbeatInterval: Double? = nil, metrics: MetricsState? = nil) {
         self.heartbeatInterval = heartbeatInterval
-        self.endpoint = endpoint
+        self.metrics = metrics
     }
 }
 
@@ -58,7 +48,7 @@ public final class TraceSession {
     private var ringHighWater: UInt64 = 0
 
     public init(tracer: BPFTracer, sinks: [Sink], limits: SessionLimits, operations: SessionOperations = SessionOperations(),
-                logger: Logger) throws(SinkError) {
+                logger: Logger) throws(TracerError) {
         self.tracer = tracer
         self.sinks = SinkSet(sinks, logger: logger)
         self.limits = limits
@@ -71,7 +61,7 @@ public final class TraceSession {
             return session.reader?.pointee.handle(UnsafeRawBufferPointer(start: data, count: size)) ?? 0
         }
         guard let ring = ring_buffer__new(tracer.ringBufferMapFD, onSample, Unmanaged.passUnretained(self).toOpaque(), nil) else {
-            throw .failed(sink: "ring buffer", errno: errno)
+            throw .modeFailed(tracer.mode, stage: "opening the ring buffer", errno: errno)
         }
         self.ring = ring
     }
@@ -225,7 +215,7 @@ public final class TraceSession {
             selfCheck = checked
         }
         let heartbeatDue = nextHeartbeat.map { now >= $0 } ?? false
-        guard operations.endpoint != nil || heartbeatDue else { return }
+        guard operations.metrics != nil || heartbeatDue else { return }
         var telemetry = Telemetry()
         telemetry.events.read = reader.pointee.eventsRead
         telemetry.events.lost = tracer.lostEvents()
@@ -235,7 +225,7 @@ public final class TraceSession {
         telemetry.selfCheck = selfCheck
         telemetry.ringBufferHighWater = ringHighWater
         ringHighWater = 0
-        operations.endpoint?.publish(telemetry)
+        operations.metrics?.publish(telemetry)
         if heartbeatDue, let interval = operations.heartbeatInterval {
             reader.pointee.recordHeartbeat(Heartbeat(interval: interval, uptime: now - startedAt, probe: tracer.mode,
                                                      now: telemetry, previous: countsAtLastHeartbeat))

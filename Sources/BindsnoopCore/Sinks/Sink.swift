@@ -75,6 +75,11 @@ public enum SinkError: Error, CustomStringConvertible, Equatable {
     case failed(sink: String, errno: Int32)
     case setup(ConfigError)
 
+    /// A write of `sink`'s that failed: EPIPE means its reader is gone.
+    static func writing(_ error: Errno, sink: String) -> SinkError {
+        error.code == EPIPE ? .readerGone(sink: sink) : .failed(sink: sink, errno: error.code)
+    }
+
     public var description: String {
         switch self {
         case .readerGone(let sink): "\(sink): the reader closed its end"

@@ -3,13 +3,15 @@ import Logging
 /// The sinks a configuration asks for, opened and checked at start. Each
 /// logs with its name as metadata (`sink=file`).
 public enum SinkFactory {
-    public static func make(_ settings: SinkSettings, metrics: MetricEncoder, logger: Logger) throws(SinkError) -> [Sink] {
+    /// `sources`: where each setting came from (`Configuration.source(of:)`), named in errors.
+    public static func make(_ settings: SinkSettings, sources: (String) -> ConfigSource = { .file(key: $0) },
+                            metrics: MetricEncoder, logger: Logger) throws(SinkError) -> [Sink] {
         var sinks: [Sink] = []
         if settings.stdoutEnabled {
             sinks.append(StandardOutputSink())
         }
         if let file = settings.file {
-            sinks.append(try RotatingFileSink(settings: file, logger: logger.with(sink: "file")))
+            sinks.append(try RotatingFileSink(settings: file, pathSource: sources("sinks.file.path"), logger: logger.with(sink: "file")))
         }
         if let unix = settings.unix {
             sinks.append(UnixSocketSink(settings: unix, metrics: metrics, logger: logger.with(sink: "unix")))

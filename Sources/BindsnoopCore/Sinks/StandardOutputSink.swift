@@ -12,7 +12,11 @@ public final class StandardOutputSink: Sink {
     }
 
     public func write(_ lines: LineBatch) throws(SinkError) {
-        try writeAll(fd: fd, lines.bytes, sink: name)
+        do throws(Errno) {
+            try writeAll(fd: fd, lines.bytes)
+        } catch {
+            throw .writing(error, sink: name)
+        }
         statistics.lines += UInt64(lines.count)
         statistics.bytes += UInt64(lines.bytes.count)
     }

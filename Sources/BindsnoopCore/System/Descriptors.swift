@@ -5,12 +5,12 @@ public func writeStandardError(_ line: String) {
     var text = line
     if !text.hasSuffix("\n") { text += "\n" }
     text.withUTF8 { bytes in
-        _ = try? writeAll(fd: STDERR_FILENO, UnsafeRawBufferPointer(bytes), sink: "stderr")
+        _ = try? writeAll(fd: STDERR_FILENO, UnsafeRawBufferPointer(bytes))
     }
 }
 
 /// write(2) until every byte is out; waits on a non-blocking descriptor.
-func writeAll(fd: Int32, _ bytes: UnsafeRawBufferPointer, sink: String) throws(SinkError) {
+func writeAll(fd: Int32, _ bytes: UnsafeRawBufferPointer) throws(Errno) {
     var offset = 0
     while offset < bytes.count {
         let n = Glibc.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
@@ -24,10 +24,8 @@ func writeAll(fd: Int32, _ bytes: UnsafeRawBufferPointer, sink: String) throws(S
         case EAGAIN:
             var pfd = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
             _ = poll(&pfd, 1, -1)
-        case EPIPE:
-            throw .readerGone(sink: sink)
         case let code:
-            throw .failed(sink: sink, errno: code)
+            throw Errno(code)
         }
     }
 }

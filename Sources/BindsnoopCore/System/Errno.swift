@@ -1,5 +1,18 @@
 import Glibc
 
+/// A system call's failure, as its errno: what System's helpers throw; the
+/// stage that called them says what it means (a sink: "write failed").
+public struct Errno: Error, Equatable, Sendable {
+    public var code: Int32
+
+    public init(_ code: Int32) {
+        self.code = code
+    }
+
+    /// `EMFILE`, or the number where Linux names none.
+    public var name: String { errorName(code) }
+}
+
 /// Linux errno names (from asm-generic/errno*.h; first name where two share
 /// a number) and the C library's messages.
 public enum ErrnoNames {

@@ -70,14 +70,26 @@ import Testing
         }
     }
 
-    /// Every program marks a self-check slot, and no two programs of one set share one.
-    @Test func everyProgramHasASelfCheckSlot() {
-        for mode in ProbeMode.allCases {
-            for set in mode.programSets {
-                let slots = set.compactMap { SelfCheck.slots[$0]?.rawValue }
-                #expect(slots.count == set.count, "\(set)")
-                #expect(Set(slots).count == slots.count, "\(set)")
-            }
+    /// The table's slots are the C side's: every program of the table has
+    /// one (bindsnoop.h's list names it), no two share one, and they fill the
+    /// `self_checks` map exactly.
+    @Test func everyProgramHasItsOwnSelfCheckSlot() throws {
+        let slots = KernelProgram.all.compactMap(\.selfCheckSlot)
+        #expect(slots.count == KernelProgram.all.count, "a program the C list does not name")
+        #expect(Set(slots) == Set(0..<Int(BINDSNOOP_SEEN_SLOTS.rawValue)), "\(slots)")
+        #expect(KernelProgram.named(KernelContract.whoamiProgram)?.selfCheckSlot == nil)
+        #expect(bindsnoop_program_slot(KernelContract.minimalFexitProgram) == -1)
+        try withObject { object in
+            let map = try #require(bpf_object__find_map_by_name(object, KernelContract.selfChecksMap))
+            #expect(bpf_map__max_entries(map) == BINDSNOOP_SEEN_SLOTS.rawValue)
         }
+    }
+
+    /// Each mode's sets come from the table, every table program is in exactly one set.
+    @Test func theModesSetsPartitionTheTable() {
+        let inSets = ProbeMode.allCases.flatMap { $0.programSets.flatMap { $0 } }
+        #expect(inSets.sorted() == KernelProgram.all.map(\.name).sorted())
+        #expect(TracepointVariant.entryExitPair.programs == ["tracepoint_sys_enter_bind", "tracepoint_sys_exit_bind_pair"])
+        #expect(KernelProgram.all.filter(\.needsSuccess).map(\.name) == ["cgroup_post_bind4", "cgroup_post_bind6"])
     }
 }

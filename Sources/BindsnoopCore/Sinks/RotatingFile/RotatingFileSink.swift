@@ -28,8 +28,13 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
     private let logger: Logger
     private var counters = SinkStatistics()
 
-    public init(settings: FileSinkSettings, logger: Logger) throws(SinkError) {
+    /// What errors about the path name: the flag, variable or key it came from.
+    private let pathSource: ConfigSource
+
+    public init(settings: FileSinkSettings, pathSource: ConfigSource = .file(key: "sinks.file.path"),
+                logger: Logger) throws(SinkError) {
         self.settings = settings
+        self.pathSource = pathSource
         activePath = settings.path
         let url = URL(fileURLWithPath: settings.path)
         directory = url.deletingLastPathComponent().path
@@ -37,9 +42,9 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
         policy = RotationPolicy(maxSize: settings.maxSize, maxAge: settings.maxAge, maxFiles: settings.maxFiles,
                                 maxTotalSize: settings.maxTotalSize)
         self.logger = logger
-        try SafeFiles.prepareDirectory(directory, key: "sinks.file.path")
+        try SafeFiles.prepareDirectory(directory, source: pathSource)
         lockFD = try SafeFiles.lockExclusively("\(directory)/.\(url.lastPathComponent).lock", mode: mode_t(settings.mode),
-                                               key: "sinks.file.path")
+                                               source: pathSource)
         let (directory, names, policy) = (self.directory, self.names, self.policy)
         let kept: RotatedFileNames.Kind = settings.compression == .zstd ? .compressed : .plain
         // Plain and dated, the file being written counts as rotated: spare it.
@@ -100,8 +105,9 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
         }
     }
 
+    /// The lines reach the disk, or the sink says why not.
     public func flush() throws(SinkError) {
-        if fd >= 0 { fsync(fd) }
+        if fd >= 0 && fsync(fd) != 0 { throw .failed(sink: name, errno: errno) }
     }
 
     /// Finishes the current file (it stays the active one) and gives the
@@ -109,7 +115,9 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
     /// compressed at the next start.
     public func close() {
         if fd >= 0 {
-            fsync(fd)
+            if fsync(fd) != 0 {
+                logger.error("the last lines may not have reached the disk", metadata: ["path": "\(activePath)", "error": "\(errorName(errno))"])
+            }
             Glibc.close(fd)
             fd = -1
         }
@@ -126,7 +134,11 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
         guard end > first else { return }
         let startOffset = first == 0 ? 0 : batch.lineEnds[first - 1]
         let bytes = UnsafeRawBufferPointer(rebasing: batch.bytes[startOffset..<batch.lineEnds[end - 1]])
-        try writeAll(fd: fd, bytes, sink: name)
+        do throws(Errno) {
+            try writeAll(fd: fd, bytes)
+        } catch {
+            throw .writing(error, sink: name)
+        }
         size += UInt64(bytes.count)
         counters.lines += UInt64(end - first)
         counters.bytes += UInt64(bytes.count)
@@ -134,9 +146,11 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
 
     private func rotate() throws(SinkError) {
         if fd >= 0 {
-            fsync(fd)
+            // The file is handed to the compressor and the tailers complete, or not at all.
+            let synced = fsync(fd) == 0 ? 0 : errno
             Glibc.close(fd)
             fd = -1
+            if synced != 0 { throw .failed(sink: name, errno: synced) }
         }
         var rotated = activePath
         if settings.rotation == .rename {
@@ -178,7 +192,7 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
         if settings.rotation == .newFile {
             activePath = "\(directory)/\(names.rotatedName(unixNanoseconds: realtimeNanoseconds()))"
         }
-        let (descriptor, existing) = try SafeFiles.openForAppend(activePath, mode: mode_t(settings.mode), key: "sinks.file.path")
+        let (descriptor, existing) = try SafeFiles.openForAppend(activePath, mode: mode_t(settings.mode), source: pathSource)
         fd = descriptor
         size = existing
         openedAt = monotonicSeconds()
@@ -198,7 +212,7 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
         }
         let plain = entries.filter { names.classify($0) == .plain }
         if settings.rotation == .newFile, let last = plain.last,
-           let (descriptor, _) = try? SafeFiles.openForAppend("\(directory)/\(last)", mode: mode_t(settings.mode), key: "sinks.file.path") {
+           let (descriptor, _) = try? SafeFiles.openForAppend("\(directory)/\(last)", mode: mode_t(settings.mode), source: pathSource) {
             Glibc.close(descriptor)  // the file being written when it stopped: a partial last line is cut
         }
         if settings.compression == .zstd {

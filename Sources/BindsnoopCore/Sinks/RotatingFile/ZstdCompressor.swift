@@ -80,10 +80,10 @@ public struct ZstdCompressor: Sendable {
                     throw .zstd(String(cString: ZSTD_getErrorName(remaining)))
                 }
                 if sink.pos > 0 {
-                    do {
-                        try writeAll(fd: output, UnsafeRawBufferPointer(rebasing: outBuffer[0..<sink.pos]), sink: name)
+                    do throws(Errno) {
+                        try writeAll(fd: output, UnsafeRawBufferPointer(rebasing: outBuffer[0..<sink.pos]))
                     } catch {
-                        throw .io("write \(name)", errno)
+                        throw .io("write \(name)", error.code)
                     }
                 }
                 finished = last ? remaining == 0 : source.pos == source.size
