@@ -28,7 +28,7 @@ struct Bindsnoop: ParsableCommand {
 
             Exit codes: 0 stopped normally (signal, --max-events, --duration, closed stdout); \
             64 bad flag or value; 69 no attach mode works on this kernel; 70 broken build; \
-            74 output error; 77 not root (needs CAP_BPF and CAP_PERFMON), or --user could not \
+            71 the system refused a resource (signalfd); 74 output error; 77 not root (needs CAP_BPF and CAP_PERFMON), or --user could not \
             drop privileges; 78 bad configuration. Manual: man -l docs/bindsnoop.8
             """
     )

@@ -45,7 +45,7 @@ import Testing
         for option in options {
             #expect(manual.contains(option.replacingOccurrences(of: "-", with: "\\-")), "docs/bindsnoop.8 lacks \(option)")
         }
-        for code in ["64", "69", "70", "74", "77", "78"] {
+        for code in ["64", "69", "70", "71", "74", "77", "78"] {
             #expect(manual.contains(".B \(code)\n"), "exit code \(code) undocumented")
         }
         let groff = try run(URL(fileURLWithPath: "/usr/bin/groff"), ["-man", "-ww", "-z", Harness.packageDirectory.appending(path: "docs/bindsnoop.8").path])
@@ -121,7 +121,7 @@ import Testing
         pipeline.arguments = ["-c", script, Harness.bindsnoop.path, errors.path]
         let out = Pipe()
         pipeline.standardOutput = out
-        try pipeline.run()
+        try pipeline.runUnmasked()
         for _ in 0..<200 where pipeline.isRunning {
             _ = try run(Harness.bindgen, ["--count", "20", "--quiet"])
             usleep(50_000)
@@ -167,7 +167,7 @@ import Testing
         process.arguments = ["--duration", "1"]
         process.environment = ["NOTIFY_SOCKET": path]
         process.standardError = FileHandle.nullDevice
-        try process.run()
+        try process.runUnmasked()
         var buffer = [UInt8](repeating: 0, count: 64)
         var timeout = timeval(tv_sec: 10, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))

@@ -56,7 +56,7 @@ final class Tracer {
         process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         process.standardOutput = try FileHandle(forWritingTo: stdoutURL)
         process.standardError = try FileHandle(forWritingTo: stderrURL)
-        try process.run()
+        try process.runUnmasked()
         guard expectAttached else { return }
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
@@ -105,6 +105,32 @@ final class Tracer {
     }
 }
 
+extension Process {
+    /// Starts it with no signal blocked. Test threads block signals (the
+    /// runner's, and SignalWatcher's when bindsnoop's code runs in-process),
+    /// a spawned child inherits the calling thread's mask, and a child with
+    /// SIGTERM blocked outlives the test that started it (seen: a `tail -F`
+    /// still running 45 minutes after `swift test`).
+    func runUnmasked() throws {
+        var empty = sigset_t()
+        var previous = sigset_t()
+        sigemptyset(&empty)
+        pthread_sigmask(SIG_SETMASK, &empty, &previous)
+        defer { pthread_sigmask(SIG_SETMASK, &previous, nil) }
+        try run()
+    }
+
+    /// SIGTERM, then SIGKILL if it has not exited within `grace` seconds; returns once it has.
+    func stop(grace: Double = 5) {
+        guard isRunning else { return }
+        terminate()
+        let deadline = Date().addingTimeInterval(grace)
+        while isRunning && Date() < deadline { usleep(10_000) }
+        if isRunning { kill(processIdentifier, SIGKILL) }
+        waitUntilExit()
+    }
+}
+
 enum HarnessError: Error, CustomStringConvertible {
     case notAttached(String)
     case failed(String)
@@ -137,7 +163,7 @@ func run(_ executable: URL, _ arguments: [String], input: String? = nil, environ
     process.standardOutput = out
     process.standardError = err
     process.standardInput = input == nil ? FileHandle.nullDevice : inPipe
-    try process.run()
+    try process.runUnmasked()
     if let input {
         try beforeInput?(process.processIdentifier)
         inPipe.fileHandleForWriting.write(Data(input.utf8))

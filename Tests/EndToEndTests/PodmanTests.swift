@@ -96,7 +96,7 @@ import Testing
         _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
         container.standardOutput = output
         container.standardError = try FileHandle(forWritingTo: errors)
-        try container.run()
+        try container.runUnmasked()
         let deadline = Date().addingTimeInterval(20)
         func stderr() -> String { (try? String(contentsOf: errors, encoding: .utf8)) ?? "" }
         while !stderr().contains("attached") && container.isRunning && Date() < deadline { usleep(50_000) }

@@ -49,10 +49,11 @@ import Testing
         }
     }
 
-    @Test func unknownOrRootUserIsAConfigurationError() throws {
+    /// A flag's value: a usage error (from a variable or the file: 78, ConfigSourceTests).
+    @Test func unknownOrRootUserIsAUsageError() throws {
         for user in ["no-such-user-here", "root", "0"] {
             let result = try run(Harness.bindsnoop, ["--user", user])
-            #expect(result.status == 78, "\(user): \(result.stderr)")
+            #expect(result.status == 64, "\(user): \(result.stderr)")
             #expect(result.stderr.contains("--user"), "\(result.stderr)")
             #expect(result.stderr.split(separator: "\n").count == 1)
         }

@@ -121,7 +121,7 @@ import Testing
             let load = Process()
             load.executableURL = Harness.bindgen
             load.arguments = ["--count", "3000", "--quiet"]  // bounds the compression backlog the restart must clear
-            try load.run()
+            try load.runUnmasked()
             usleep(UInt32.random(in: 200_000...900_000))  // mid-write, mid-rotation, mid-compression
             kill(tracer.process.processIdentifier, SIGKILL)
             _ = tracer.waitForExit()
@@ -264,7 +264,7 @@ import Testing
         let listener = Process()
         listener.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         listener.arguments = ["-c", "import socket, sys, time; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(); c = s.accept(); time.sleep(60)", socket]
-        try listener.run()
+        try listener.runUnmasked()
         defer { listener.terminate() }
         while !FileManager.default.fileExists(atPath: socket) { usleep(10_000) }
         let file = try config("""
@@ -323,11 +323,11 @@ import Testing
             _ = FileManager.default.createFile(atPath: received, contents: nil)
             tail.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: received))
             tail.standardError = FileHandle.nullDevice
-            try tail.run()
+            try tail.runUnmasked()
         }
         defer {
             syslog?.stop()
-            if tail.isRunning { tail.terminate() }
+            tail.stop()
         }
         usleep(300_000)
         _ = try run(Harness.bindgen, ["--count", "100000", "--quiet"])
@@ -418,95 +418,10 @@ import Testing
         process.environment = ["BINDSNOOP_SINKS_FILE_PATHH": "/tmp/x"]
         let err = Pipe()
         process.standardError = err
-        try process.run()
+        try process.runUnmasked()
         let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         #expect(process.terminationStatus == 78)
         #expect(stderr.contains("BINDSNOOP_SINKS_FILE_PATHH"))
-    }
-}
-
-/// A real syslog-ng receiving on a Unix socket, or tailing files, into a file: one line per message.
-final class SyslogNg {
-    let directory: String
-    let socketPath: String
-    let outputPath: String
-    /// It listens on socketPath (else it reads files).
-    let listens: Bool
-    private var process: Process?
-
-    convenience init(directory: String, mode: String) throws {
-        let socket = "\(directory)/forwarder.sock"
-        try self.init(directory: directory, output: "\(directory)/received.ndjson",
-                      source: "\(mode == "stream" ? "unix-stream" : "unix-dgram")(\"\(socket)\" flags(no-parse))", socket: socket)
-    }
-
-    /// syslog-ng with this source, writing each message's text as a line.
-    init(directory: String, output: String, source: String, socket: String? = nil) throws {
-        self.directory = directory
-        socketPath = socket ?? "\(directory)/no.sock"
-        outputPath = output
-        try """
-            @version: 3.38
-            options { stats-freq(0); log-msg-size(65536); log-fifo-size(1000000); };
-            source s_bindsnoop { \(source); };
-            destination d_file { file("\(outputPath)" template("$MSG\\n")); };
-            log { source(s_bindsnoop); destination(d_file); };
-            """.write(toFile: "\(directory)/syslog-ng.conf", atomically: true, encoding: .utf8)
-        listens = socket != nil
-        try start()
-    }
-
-    /// A configuration of the user's (deploy/pipelines/syslog-ng.conf) with
-    /// its socket and output paths moved into `directory`.
-    init(directory: String, recipe: String, socket: String, output: String) throws {
-        self.directory = directory
-        socketPath = "\(directory)/forwarder.sock"
-        outputPath = "\(directory)/received.ndjson"
-        listens = true
-        let text = try String(contentsOfFile: recipe, encoding: .utf8)
-        #expect(text.contains(socket) && text.contains(output), "the recipe no longer uses \(socket) and \(output)")
-        try text.replacingOccurrences(of: socket, with: socketPath).replacingOccurrences(of: output, with: outputPath)
-            .write(toFile: "\(directory)/syslog-ng.conf", atomically: true, encoding: .utf8)
-        try start()
-    }
-
-    /// Starts it and waits for its socket (or, reading files, its control socket).
-    func start() throws {
-        // Test threads block most signals and children inherit that mask;
-        // syslog-ng handles SIGTERM with a plain handler, so it needs it unblocked.
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import os, signal, sys; signal.pthread_sigmask(signal.SIG_SETMASK, []); os.execv(sys.argv[1], sys.argv[1:])",
-                             "/usr/sbin/syslog-ng", "-F", "--no-caps", "-f", "\(directory)/syslog-ng.conf", "-R", "\(directory)/syslog-ng.persist",
-                             "-p", "\(directory)/syslog-ng.pid", "-c", "\(directory)/syslog-ng.ctl"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        self.process = process
-        let deadline = Date().addingTimeInterval(10)
-        let ready = listens ? socketPath : "\(directory)/syslog-ng.ctl"
-        while !FileManager.default.fileExists(atPath: ready) && Date() < deadline { usleep(20_000) }
-        guard FileManager.default.fileExists(atPath: ready) else { throw HarnessError.failed("syslog-ng did not start") }
-    }
-
-    func restart() throws {
-        stop()
-        try start()
-    }
-
-    func stop() {
-        guard let process, process.isRunning else { return }
-        process.terminate()
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: socketPath)
-    }
-
-    /// kill -9: what it had read but not written is gone.
-    func kill() {
-        guard let process, process.isRunning else { return }
-        Glibc.kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
-        try? FileManager.default.removeItem(atPath: socketPath)
     }
 }

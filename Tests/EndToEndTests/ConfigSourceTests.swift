@@ -1,0 +1,73 @@
+import Foundation
+import Testing
+
+/// Checks made after loading name the value as the user wrote it — the
+/// flag, the BINDSNOOP_* variable or the file's key — and exit 64 for a flag,
+/// 78 for a variable or the file (the README's exit codes).
+@Suite struct ConfigSourceTests {
+    private struct Case: Sendable, CustomStringConvertible {
+        var arguments: [String] = []
+        var environment: [String: String] = [:]
+        var file: String?
+        var status: Int32
+        var names: String
+        var description: String { "\(names) → \(status)" }
+    }
+
+    private func check(_ c: Case, sourceLocation: SourceLocation = #_sourceLocation) throws {
+        var arguments = c.arguments + ["--duration", "1"]
+        var configFile: URL?
+        if let text = c.file {
+            let url = Harness.temporaryFile("config.yaml")
+            try text.write(to: url, atomically: true, encoding: .utf8)
+            arguments += ["--config", url.path]
+            configFile = url
+        }
+        defer { if let configFile { try? FileManager.default.removeItem(at: configFile) } }
+        let result = try run(Harness.bindsnoop, arguments, environment: c.environment)
+        #expect(result.status == c.status, "\(c): status \(result.status): \(result.stderr)", sourceLocation: sourceLocation)
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(c): \(result.stderr)", sourceLocation: sourceLocation)
+        #expect(result.stderr.contains("error: \(c.names):"), "\(c): \(result.stderr)", sourceLocation: sourceLocation)
+    }
+
+    /// No such user: checked before anything is loaded (no root needed).
+    @Test func aBadUserIsNamedWhereItWasWritten() throws {
+        try check(Case(arguments: ["--user", "no-such-user-x"], status: 64, names: "--user"))
+        try check(Case(environment: ["BINDSNOOP_USER": "no-such-user-x"], status: 78, names: "BINDSNOOP_USER"))
+        try check(Case(file: "user: no-such-user-x\n", status: 78, names: "user"))
+    }
+
+    /// The file sink's directory is a regular file: refused when the sink opens, before the kernel program loads.
+    @Test func anUnusableFileSinkPathIsNamedWhereItWasWritten() throws {
+        try check(Case(environment: ["BINDSNOOP_SINKS_FILE_PATH": "/etc/passwd/bind.ndjson"], status: 78,
+                       names: "BINDSNOOP_SINKS_FILE_PATH"))
+        try check(Case(file: "sinks:\n  file: {path: /etc/passwd/bind.ndjson}\n", status: 78, names: "sinks.file.path"))
+    }
+
+    /// A cgroup path that is no directory: found when the filter is filled, after load (root).
+    @Test(.root) func aBadCgroupIsNamedWhereItWasWritten() throws {
+        try check(Case(arguments: ["--cgroup", "/no/such/cgroup"], status: 64, names: "--cgroup"))
+        try check(Case(environment: ["BINDSNOOP_FILTERS_CGROUP": "/no/such/cgroup"], status: 78, names: "BINDSNOOP_FILTERS_CGROUP"))
+        try check(Case(file: "filters: {cgroup: /no/such/cgroup}\n", status: 78, names: "filters.cgroup"))
+    }
+
+    /// A metrics address another socket holds: refused at bind, before anything is loaded.
+    @Test func anAddressInUseIsNamedWhereItWasWritten() throws {
+        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(holder) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
+                bind(holder, pointer, length) == 0 && listen(holder, 1) == 0 && getsockname(holder, pointer, &length) == 0
+            }
+        }
+        try #require(bound)
+        let held = "127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
+        try check(Case(arguments: ["--metrics-address", held], status: 64, names: "--metrics-address"))
+        try check(Case(environment: ["BINDSNOOP_METRICS_ADDRESS": held], status: 78, names: "BINDSNOOP_METRICS_ADDRESS"))
+        try check(Case(file: "metrics: {address: \"\(held)\"}\n", status: 78, names: "metrics.address"))
+    }
+}
