@@ -21,7 +21,7 @@ import Testing
         let tracer = try Tracer(["--probe", mode])
         if mode == "tracepoint" {
             // The kernel matrix says what the kernel allows (Tests/tools/kernel-allows.c); 6.1+ does.
-            guard ProcessInfo.processInfo.environment["TEST_HOOKS_BESIDE_TRACEPOINT"] != "no" else {
+            guard TestEnvironment.hooksBesideTracepoint else {
                 #expect(tracer.stop() == 0)
                 #expect(tracer.stderr.contains("tracepoint mode without the cgroup hooks"), "\(tracer.stderr)")
                 print("cgroup hooks beside the tracepoint: not on this kernel, and bindsnoop says so")

@@ -1,3 +1,4 @@
+import BindsnoopCore
 import Foundation
 import Testing
 
@@ -26,6 +27,21 @@ import Testing
     ])
     func badInputIsOneLineAndExit64(arguments: [String], mentioning: String) throws {
         expectOneLineError(try run(Harness.bindsnoop, arguments), status: 64, mentioning: mentioning)
+    }
+
+    /// Every flag that takes a value refuses one it cannot use, in one line
+    /// naming the flag, exit 64 (a value no check takes is caught: a flag
+    /// missing from its option group's values would load silently).
+    @Test func everyValueFlagRefusesABadValue() throws {
+        let flags = ConfigKeys.all.filter { $0.valueName != nil }.compactMap(\.flagName)
+        #expect(flags.count >= 12, "\(flags)")
+        for flag in flags {
+            // --cgroup's path is checked where the kernel filter is filled: after load, as root.
+            if flag == "--cgroup" && !Harness.isRoot { continue }
+            // A run that takes the value stops by itself (the last --duration wins: none for --duration).
+            let result = try run(Harness.bindsnoop, [flag, "!"] + (flag == "--duration" ? [] : ["--duration", "0.5"]))
+            expectOneLineError(result, status: 64, mentioning: flag)
+        }
     }
 
     @Test func helpGoesToStdoutWithExitCodes() throws {
@@ -79,6 +95,24 @@ import Testing
         if let expected = Harness.expectedAutoMode {
             #expect(firstWorking == expected, "auto chose \(firstWorking) on this kernel")
         }
+    }
+
+    /// The two stderr lines scripts and tests read (StatusLine, scripts/lib.sh): every field, parsed whole.
+    @Test(.root) func attachedAndStoppedLinesCarryTheirFields() throws {
+        let tracer = try Tracer(["--max-events", "1"])
+        _ = try run(Harness.bindgen, ["--count", "1", "--quiet"])
+        #expect(tracer.waitForExit() == 0)
+        let attached = try #require(StatusLine.attached(in: tracer.stderr), "\(tracer.stderr)")
+        #expect(Set(attached.fields.keys) == Set(["live_after_ms", "metrics", "mode", "outputs", "programs"]), "\(attached.fields)")
+        let mode = try #require(attached["mode"])
+        #expect(tracer.stderr.contains("attached: tracing bind() in \(mode) mode"))
+        #expect(attached["programs"]?.split(separator: ",").isEmpty == false)
+        #expect(attached["outputs"] == "stdout" && attached["metrics"] == "off")
+        #expect(attached.int("live_after_ms") != nil)
+        let stopped = try #require(StatusLine.stopped(in: tracer.stderr), "\(tracer.stderr)")
+        #expect(Set(stopped.fields.keys) == Set(["events", "lost", "malformed", "rate_limited", "reason"]), "\(stopped.fields)")
+        #expect(stopped.int("events") == 1 && stopped.int("lost") == 0 && stopped.int("malformed") == 0)
+        #expect(stopped["reason"] == "max-events")
     }
 
     @Test(.root) func maxEventsStopsByItself() throws {

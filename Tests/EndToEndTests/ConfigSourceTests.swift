@@ -70,4 +70,34 @@ import Testing
         try check(Case(environment: ["BINDSNOOP_METRICS_ADDRESS": held], status: 78, names: "BINDSNOOP_METRICS_ADDRESS"))
         try check(Case(file: "metrics: {address: \"\(held)\"}\n", status: 78, names: "metrics.address"))
     }
+
+    /// Refused at load: the key or variable named, exit 78.
+    @Test(arguments: [
+        ("sinks:\n  file: {path: /tmp/x.ndjson, max_sise: 1MiB}\n", "sinks.file.max_sise"),
+        ("sinks:\n  file: {path: /tmp/x.ndjson, max_size: -1}\n", "sinks.file.max_size"),
+        ("sinks:\n  unix: {path: relative.sock}\n", "sinks.unix.path"),
+        ("filters: {pid: [1]}\n", "filters.pid"),
+        ("sinks:\n  file: {path: /proc/bindsnoop/bind.ndjson}\n", "sinks.file.path"),
+    ])
+    func badConfigurationExits78(yaml: String, key: String) throws {
+        let dir = try SinkFixture.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let result = try run(Harness.bindsnoop, ["--config", try SinkFixture.config(yaml, in: dir)])
+        #expect(result.status == 78, "\(result.stderr)")
+        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
+        #expect(result.stderr.contains(key), "\(result.stderr)")
+    }
+
+    @Test func badEnvironmentExits78() throws {
+        let process = Process()
+        process.executableURL = Harness.bindsnoop
+        process.environment = ["BINDSNOOP_SINKS_FILE_PATHH": "/tmp/x"]
+        let err = Pipe()
+        process.standardError = err
+        try process.runUnmasked()
+        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 78)
+        #expect(stderr.contains("BINDSNOOP_SINKS_FILE_PATHH"))
+    }
 }

@@ -19,26 +19,46 @@ enum Harness {
 
     static var isRoot: Bool { geteuid() == 0 }
 
-    /// TEST_PROBE_MODE=fentry|kprobe|tracepoint: run every tracer in
-    /// that mode (the kernel matrix sets it); otherwise the tool chooses.
-    static let probe: String? = ProcessInfo.processInfo.environment["TEST_PROBE_MODE"]
+    static var probe: String? { TestEnvironment.probeMode }
 
-    /// TEST_TRACEPOINT_PROGRAM=cast|regs|pair: tracepoint mode with that
-    /// program variant (pair: the one of kernels before 5.15, even where the
-    /// exit-only one loads). TEST_FIELD_BY_FIELD=1: socket fields read one
-    /// by one, the path of a kernel whose layout does not fit one copy.
-    static let extraArguments: [String] = {
-        let environment = ProcessInfo.processInfo.environment
-        return (environment["TEST_TRACEPOINT_PROGRAM"].map { ["--tracepoint-program", $0] } ?? [])
-            + (environment["TEST_FIELD_BY_FIELD"] == "1" ? ["--field-by-field-reads"] : [])
-    }()
+    static let extraArguments: [String] = (TestEnvironment.tracepointProgram.map { ["--tracepoint-program", $0] } ?? [])
+        + (TestEnvironment.fieldByField ? ["--field-by-field-reads"] : [])
 
-    /// TEST_EXPECT_AUTO_MODE: the mode `--probe auto` must choose on this kernel.
-    static let expectedAutoMode: String? = ProcessInfo.processInfo.environment["TEST_EXPECT_AUTO_MODE"]
+    static var expectedAutoMode: String? { TestEnvironment.expectedAutoMode }
 
     static func temporaryFile(_ name: String) -> URL {
         FileManager.default.temporaryDirectory.appending(path: "bindsnoop-test-\(getpid())-\(UUID().uuidString)-\(name)")
     }
+}
+
+/// Every TEST_* variable the end-to-end tests read, in one place. The kernel
+/// matrix (scripts/kernel-matrix-guest) sets most of them per cell;
+/// scripts/test-env sets TEST_SYSLOG_NG_ROOT. Unset: the defaults below.
+enum TestEnvironment {
+    private static let environment = ProcessInfo.processInfo.environment
+
+    /// TEST_PROBE_MODE=fentry|kprobe|tracepoint|cgroup: every tracer runs in that mode; otherwise the tool chooses.
+    static let probeMode = environment["TEST_PROBE_MODE"]
+    /// TEST_TRACEPOINT_PROGRAM=cast|regs|pair: tracepoint mode with that program variant (pair: the one of
+    /// kernels before 5.15, even where the exit-only one loads).
+    static let tracepointProgram = environment["TEST_TRACEPOINT_PROGRAM"]
+    /// TEST_FIELD_BY_FIELD=1: socket fields read one by one, the path of a kernel whose layout does not fit one copy.
+    static let fieldByField = environment["TEST_FIELD_BY_FIELD"] == "1"
+    /// TEST_EXPECT_AUTO_MODE: the mode `--probe auto` must choose on this kernel.
+    static let expectedAutoMode = environment["TEST_EXPECT_AUTO_MODE"]
+    /// TEST_EXPECT_MODES=fentry,tracepoint,…: the modes that must attach on this kernel (the matrix knows);
+    /// a mode outside it that does not attach is skipped with a line, one inside it fails the test.
+    static let expectedModes: Set<String>? = environment["TEST_EXPECT_MODES"].map { Set($0.split(separator: ",").map(String.init)) }
+    /// TEST_STORM=1: the storm-right-after-attach tests run (the matrix's storm cell).
+    static let storm = environment["TEST_STORM"] == "1"
+    /// TEST_STORM_BINDS: the storm's size (20 000).
+    static let stormBinds = Int(environment["TEST_STORM_BINDS"] ?? "") ?? 20_000
+    /// TEST_TAIL_MAX_SIZE: the file sink's max_size in the tailer tests (4MiB).
+    static let tailMaxSize = environment["TEST_TAIL_MAX_SIZE"] ?? "4MiB"
+    /// TEST_HOOKS_BESIDE_TRACEPOINT=no: this kernel cannot run the cgroup hooks beside the tracepoint.
+    static let hooksBesideTracepoint = environment["TEST_HOOKS_BESIDE_TRACEPOINT"] != "no"
+    /// TEST_SYSLOG_NG_ROOT: a syslog-ng unpacked there (scripts/install-deps) instead of the host's.
+    static let syslogNgRoot = environment["TEST_SYSLOG_NG_ROOT"]
 }
 
 /// A bindsnoop process whose stdout and stderr go to files.
@@ -60,7 +80,7 @@ final class Tracer {
         guard expectAttached else { return }
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline {
-            if stderr.contains("attached") { return }
+            if StatusLine.attached(in: stderr) != nil { return }
             if !process.isRunning { break }
             usleep(20_000)
         }

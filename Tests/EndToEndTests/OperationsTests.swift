@@ -200,7 +200,7 @@ import Testing
         #expect(records.count <= Int(seconds) + 3, "one record per second at most")
         #expect(steadyEvents.count == 60)
         #expect(steadyEvents.allSatisfy { $0.path("event.kind") as? String == "event" })
-        #expect(tracer.stderr.contains("lost=0"), "\(tracer.stderr)")
+        #expect(StatusLine.stopped(in: tracer.stderr)?.int("lost") == 0, "\(tracer.stderr)")
         try validateAgainstSchema(tracer.lines.filter { $0.contains("\"pid\":\(storm.pid),") || $0.contains("rate-limited") })
     }
 

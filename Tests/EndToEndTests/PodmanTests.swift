@@ -50,19 +50,15 @@ import Testing
         try validateAgainstSchema(tracer.lines)
     }
 
-    /// A Debian 12 base made locally (debootstrap from Debian's mirror, with
-    /// the libraries bindsnoop links): kept between runs, made when absent.
+    /// A Debian 12 base made locally (scripts/debian-base-image: debootstrap
+    /// from Debian's mirror, with the libraries bindsnoop links): kept between runs, made when absent.
     static let debianBase = "localhost/bindsnoop-debian-base:bookworm"
 
     static func ensureDebianBase() throws {
-        if try run(podman, ["image", "exists", debianBase]).status == 0 { return }
-        let root = Harness.temporaryFile("debian-root")
-        defer { try? FileManager.default.removeItem(at: root) }
-        let made = try run(URL(fileURLWithPath: "/bin/sh"), ["-c", """
-            debootstrap --variant=minbase --include=libbpf1,libelf1,zlib1g,libzstd1 bookworm '\(root.path)' \
-                http://deb.debian.org/debian > /dev/null && tar -C '\(root.path)' -c . | podman import - \(debianBase)
-            """])
-        guard made.status == 0 else { throw HarnessError.failed("debootstrap (install-deps --test installs it) or podman import: \(made.stderr)") }
+        let made = try run(Harness.packageDirectory.appending(path: "scripts/debian-base-image"), [])
+        guard made.status == 0, made.stdout.trimmingCharacters(in: .whitespacesAndNewlines) == debianBase else {
+            throw HarnessError.failed("scripts/debian-base-image (debootstrap and podman: install-deps --test installs them): \(made.stderr)")
+        }
     }
 
     /// bindsnoop itself in a container, the way the DaemonSet runs it: the
@@ -99,8 +95,8 @@ import Testing
         try container.runUnmasked()
         let deadline = Date().addingTimeInterval(20)
         func stderr() -> String { (try? String(contentsOf: errors, encoding: .utf8)) ?? "" }
-        while !stderr().contains("attached") && container.isRunning && Date() < deadline { usleep(50_000) }
-        try #require(stderr().contains("attached"), "bindsnoop in the container: \(stderr())")
+        while StatusLine.attached(in: stderr()) == nil && container.isRunning && Date() < deadline { usleep(50_000) }
+        try #require(StatusLine.attached(in: stderr()) != nil, "bindsnoop in the container: \(stderr())")
         let bind = try run(Harness.bindgen, ["--port", "\(port)"])
         let lines = String(decoding: output.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
             .split(separator: "\n").map(String.init)

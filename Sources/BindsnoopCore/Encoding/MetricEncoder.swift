@@ -55,18 +55,19 @@ public struct MetricEncoder: Sendable {
     }
 
     /// One process's binds the rate limit held back since its last record.
-    func encodeRateLimited(_ process: RateLimiter.Suppressed, limit: UInt32, unixNanoseconds: Int64, sequence: UInt64,
+    /// `name`: the process's comm, up to its first NUL.
+    func encodeRateLimited(pid: UInt32, name: [UInt8], suppressed: UInt64, limit: UInt32, unixNanoseconds: Int64, sequence: UInt64,
                            into out: inout OutputBuffer) {
         out.append("{\"@timestamp\":\"")
         RFC3339.append(unixNanoseconds: unixNanoseconds, to: &out)
         out.appendEventAndHost("\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"rate-limited\"",
                                sequence: sequence, host: host)
         out.append(",\"process\":{\"pid\":")
-        out.append(decimal: UInt64(process.pid))
+        out.append(decimal: UInt64(pid))
         out.append(",\"name\":\"")
-        process.name.withUnsafeBytes { out.appendJSONStringContents($0) }
+        name.withUnsafeBytes { out.appendJSONStringContents($0) }
         out.append("\"},\"bind\":{\"rate_limit\":{\"suppressed\":")
-        out.append(decimal: process.count)
+        out.append(decimal: suppressed)
         out.append(",\"per_second\":")
         out.append(decimal: UInt64(limit))
         out.append("}}}\n")

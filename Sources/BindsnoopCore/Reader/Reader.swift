@@ -124,7 +124,8 @@ public struct Reader: ~Copyable {
         let now = realtimeNanoseconds()
         for process in suppressed {
             sequence += 1
-            metrics.encodeRateLimited(process, limit: limit, unixNanoseconds: now, sequence: sequence, into: &lines.bytes)
+            metrics.encodeRateLimited(pid: process.pid, name: process.name, suppressed: process.count, limit: limit,
+                                      unixNanoseconds: now, sequence: sequence, into: &lines.bytes)
             lines.endLine(sequence)
         }
     }

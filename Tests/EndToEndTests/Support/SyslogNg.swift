@@ -14,7 +14,7 @@ final class SyslogNg {
     /// The syslog-ng scripts/install-deps unpacked (TEST_SYSLOG_NG_ROOT, set by
     /// scripts/test-env: its libraries and modules found beside it), else the host's.
     static let installation: (executable: String, arguments: [String], environment: [String: String]) = {
-        guard let root = ProcessInfo.processInfo.environment["TEST_SYSLOG_NG_ROOT"],
+        guard let root = TestEnvironment.syslogNgRoot,
               FileManager.default.isExecutableFile(atPath: "\(root)/usr/sbin/syslog-ng") else {
             return ("/usr/sbin/syslog-ng", [], [:])
         }
