@@ -1,6 +1,12 @@
 import Foundation
 import Testing
 
+/// The output tests, one at a time (`.serialized` holds for the suites nested
+/// in it: FileSinkTests, UnixSinkTests, TailerTests): their storms, tailers
+/// and compressors would otherwise compete for this machine's two cores, and
+/// a test that waits for compression after a grace measures that contention.
+@Suite(.serialized) struct SinkTests {}
+
 /// What the sink tests share: a private directory, a configuration file in
 /// it, every line the file output wrote.
 enum SinkFixture {
