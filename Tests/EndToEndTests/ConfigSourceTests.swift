@@ -14,7 +14,9 @@ import Testing
         var description: String { "\(names) → \(status)" }
     }
 
-    private func check(_ c: Case, sourceLocation: SourceLocation = #_sourceLocation) throws {
+    /// Runs the case; returns its stderr.
+    @discardableResult
+    private func check(_ c: Case, sourceLocation: SourceLocation = #_sourceLocation) throws -> String {
         var arguments = c.arguments + ["--duration", "1"]
         var configFile: URL?
         if let text = c.file {
@@ -28,6 +30,7 @@ import Testing
         #expect(result.status == c.status, "\(c): status \(result.status): \(result.stderr)", sourceLocation: sourceLocation)
         #expect(result.stderr.split(separator: "\n").count == 1, "\(c): \(result.stderr)", sourceLocation: sourceLocation)
         #expect(result.stderr.contains("error: \(c.names):"), "\(c): \(result.stderr)", sourceLocation: sourceLocation)
+        return result.stderr
     }
 
     /// No such user: checked before anything is loaded (no root needed).
@@ -53,20 +56,11 @@ import Testing
 
     /// A metrics address another socket holds: refused at bind, before anything is loaded.
     @Test func anAddressInUseIsNamedWhereItWasWritten() throws {
-        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let (holder, port) = try listeningSocket()
         defer { close(holder) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(holder, pointer, length) == 0 && listen(holder, 1) == 0 && getsockname(holder, pointer, &length) == 0
-            }
-        }
-        try #require(bound)
-        let held = "127.0.0.1:\(UInt16(bigEndian: address.sin_port))"
-        try check(Case(arguments: ["--metrics-address", held], status: 64, names: "--metrics-address"))
+        let held = "127.0.0.1:\(port)"
+        let refused = try check(Case(arguments: ["--metrics-address", held], status: 64, names: "--metrics-address"))
+        #expect(refused.contains("EADDRINUSE") && refused.contains("another process listens there"), "\(refused)")
         try check(Case(environment: ["BINDSNOOP_METRICS_ADDRESS": held], status: 78, names: "BINDSNOOP_METRICS_ADDRESS"))
         try check(Case(file: "metrics: {address: \"\(held)\"}\n", status: 78, names: "metrics.address"))
     }

@@ -125,6 +125,24 @@ final class Tracer {
     }
 }
 
+/// A TCP socket bound to 127.0.0.1 on a port the kernel chose, listening
+/// (a backlog of 1); the caller closes it. Its port is in use while it is open.
+func listeningSocket() throws -> (fd: Int32, port: UInt16) {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && listen(fd, 1) == 0 && getsockname(fd, $0, &length) == 0 }
+    }
+    guard fd >= 0, bound else {
+        if fd >= 0 { close(fd) }
+        throw HarnessError.failed("no TCP port on 127.0.0.1: \(errno)")
+    }
+    return (fd, UInt16(bigEndian: address.sin_port))
+}
+
 extension Process {
     /// Starts it with no signal blocked. Test threads block signals (the
     /// runner's, and SignalWatcher's when bindsnoop's code runs in-process),

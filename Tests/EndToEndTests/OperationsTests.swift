@@ -7,17 +7,9 @@ import Testing
 @Suite struct OperationsTests {
     /// A TCP port free right now on 127.0.0.1 (the kernel's choice, released).
     private func freePort() throws -> UInt16 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw HarnessError.failed("no free port: \(errno)") }
-        return UInt16(bigEndian: address.sin_port)
+        let (fd, port) = try listeningSocket()
+        close(fd)
+        return port
     }
 
     /// GET with curl: the status and the body.
@@ -97,24 +89,6 @@ import Testing
         }, "bindsnoop_events_read_total went from \(before) to \(after) for 200 binds")
         print("prometheus: target up, bindsnoop_events_read_total \(before) -> \(after) after 200 binds")
         #expect(tracer.stop() == 0, "\(tracer.stderr)")
-    }
-
-    @Test(.root) func anAddressInUseIsRefusedWithOneLine() throws {
-        let port = try freePort()
-        let holder = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(holder) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = port.bigEndian
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        let held = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(holder, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-        }
-        #expect(held == 0 && listen(holder, 1) == 0)
-        let result = try run(Harness.bindsnoop, ["--metrics-address", "127.0.0.1:\(port)", "--duration", "1"])
-        #expect(result.status == 64, "a flag's value: \(result.stderr)")
-        #expect(result.stderr.split(separator: "\n").count == 1, "\(result.stderr)")
-        #expect(result.stderr.contains("--metrics-address") && result.stderr.contains("EADDRINUSE"), "\(result.stderr)")
     }
 
     /// Without CAP_NET_BIND_SERVICE a port below 1024 (where the host keeps
