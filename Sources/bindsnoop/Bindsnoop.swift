@@ -102,14 +102,16 @@ struct Bindsnoop: ParsableCommand {
         }
         // Bound first: a refused address fails before anything is loaded, and
         // the socket stays open after --user drops privileges.
-        let metrics = settings.metricsAddress.map { _ in MetricsState() }
-        let endpoint: MetricsEndpoint?
-        do {
-            endpoint = try settings.metricsAddress.map { address throws(ConfigError) in
-                try MetricsEndpoint(address: address, source: settings.source(of: "metrics.address"), serving: metrics!)
+        var metrics: MetricsState?
+        var endpoint: MetricsEndpoint?
+        if let address = settings.metricsAddress {
+            let state = MetricsState()
+            do {
+                endpoint = try MetricsEndpoint(address: address, source: settings.source(of: "metrics.address"), serving: state)
+            } catch {
+                throw Failure(error)
             }
-        } catch {
-            throw Failure(error)
+            metrics = state
         }
         defer { endpoint?.close() }
         let enrichment = Enrichment(kubelet: KubeletLogs(root: settings.kubeletLogRoot))
