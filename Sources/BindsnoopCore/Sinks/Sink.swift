@@ -73,6 +73,8 @@ public enum SinkError: Error, CustomStringConvertible, Equatable {
     /// The reader went away (a closed pipe): this sink is done.
     case readerGone(sink: String)
     case failed(sink: String, errno: Int32)
+    /// fsync refused: what was written may not be on the disk.
+    case syncFailed(sink: String, errno: Int32)
     case setup(ConfigError)
 
     /// A write of `sink`'s that failed: EPIPE means its reader is gone.
@@ -84,6 +86,7 @@ public enum SinkError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .readerGone(let sink): "\(sink): the reader closed its end"
         case .failed(let sink, let errno): "\(sink): write failed (\(errorName(errno)))"
+        case .syncFailed(let sink, let errno): "\(sink): the lines written may not be on the disk (fsync: \(errorName(errno)))"
         case .setup(let error): error.description
         }
     }

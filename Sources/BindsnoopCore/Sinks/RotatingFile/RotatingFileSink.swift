@@ -107,7 +107,7 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
 
     /// The lines reach the disk, or the sink says why not.
     public func flush() throws(SinkError) {
-        if fd >= 0 && fsync(fd) != 0 { throw .failed(sink: name, errno: errno) }
+        if fd >= 0 && fsync(fd) != 0 { throw .syncFailed(sink: name, errno: errno) }
     }
 
     /// Finishes the current file (it stays the active one) and gives the
@@ -150,7 +150,7 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
             let synced = fsync(fd) == 0 ? 0 : errno
             Glibc.close(fd)
             fd = -1
-            if synced != 0 { throw .failed(sink: name, errno: synced) }
+            if synced != 0 { throw .syncFailed(sink: name, errno: synced) }
         }
         var rotated = activePath
         if settings.rotation == .rename {
