@@ -131,7 +131,7 @@ struct Bindsnoop: ParsableCommand {
                                          overrides: kernel.overrides, logger: logger)
         } catch {
             if case .cgroup(let path, let code) = error {
-                // Named as the user wrote it: --cgroup, BINDSNOOP_CGROUP or filters.cgroup.
+                // Named as the user wrote it: --cgroup, BINDSNOOP_FILTERS_CGROUP or filters.cgroup.
                 throw Failure(ConfigError(source: settings.source(of: "filters.cgroup"), TracerError.cgroupProblem(path: path, errno: code)))
             }
             throw Failure(error.description, code: BindsnoopExit.code(for: error))
