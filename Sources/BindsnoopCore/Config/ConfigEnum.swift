@@ -17,4 +17,5 @@ extension OutputFormat: ConfigEnum {}
 extension OutcomeFilter: ConfigEnum {}
 extension FileSinkSettings.Compression: ConfigEnum {}
 extension FileSinkSettings.Rotation: ConfigEnum {}
+extension FileSinkSettings.OnError: ConfigEnum {}
 extension UnixSinkSettings.Mode: ConfigEnum {}

@@ -215,6 +215,10 @@ public enum ConfigKeys {
             guard bits & 0o002 == 0 else { throw ConfigError(key: "sinks.file.mode", "must not let others write, got \(value)") }
             draft.file!.mode = bits
         },
+        .key("sinks.file.on_error", FileSinkSettings.OnError.self, example: "continue",
+             "A failed write (disk full, directory gone): continue (drop and count, retry, resume with a record of the gap) or stop (exit 74).") {
+            draft, value in draft.file!.onError = value
+        },
         .key("sinks.unix.enabled", Bool.self, example: "true",
              "A unix section turns the socket sink on unless this says false.") { draft, value in draft.unixEnabled = value },
         .key("sinks.unix.path", String.self, example: "/run/vector/bindsnoop.sock",
@@ -226,7 +230,7 @@ public enum ConfigKeys {
         .key("sinks.unix.mode", UnixSinkSettings.Mode.self, example: "stream",
              "stream (newline-framed) or datagram (one event per datagram).") { draft, value in draft.unix!.mode = value },
         .key("sinks.unix.buffer", ByteCount.self, example: "8MiB",
-             "Held while the forwarder is away; the oldest events are dropped beyond it.") { draft, value throws(ConfigError) in
+             "Held while the forwarder is away or not reading; beyond it new events are dropped, counted and reported in-band.") { draft, value throws(ConfigError) in
             guard value.bytes >= 64 << 10 else { throw ConfigError(key: "sinks.unix.buffer", "must be at least 64KiB, got \(value.bytes)") }
             draft.unix!.buffer = value.bytes
         },

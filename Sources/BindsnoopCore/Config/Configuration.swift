@@ -80,6 +80,10 @@ public struct FileSinkSettings: Equatable, Sendable {
     /// until the next rotation, so that a forwarder tailing it finishes it.
     public var compressAfter: Double = 10
     public var rotation: Rotation = .rename
+    /// What a failed write does: `continue` (drop, count, retry, resume
+    /// with an in-band record) or `stop` (end the run, exit 74).
+    public enum OnError: String, Sendable, CaseIterable { case `continue`, stop }
+    public var onError: OnError = .continue
 
     public init(path: String) {
         self.path = path
@@ -91,7 +95,7 @@ public struct UnixSinkSettings: Equatable, Sendable {
 
     public var path: String
     public var mode: Mode = .stream
-    /// Bytes held while the forwarder is away; the oldest lines go first.
+    /// Bytes held while the forwarder is away or not reading; beyond it new lines are dropped.
     public var buffer: UInt64 = 8 << 20
     /// At shutdown, how long to wait for the forwarder to read what it has
     /// not (inside systemd's 90 s and Kubernetes' 30 s stop grace periods).

@@ -12,9 +12,10 @@ public struct MetricEncoder: Sendable {
 
     /// The in-band record of events that never became lines. `source` is
     /// `kernel` (ring buffer full; the record takes the next sequence number)
-    /// or a sink's name (its buffer overflowed; the record goes to that sink
-    /// only, carries no sequence of its own, and names the range it lost).
-    public func encodeLoss(source: String, lost: UInt64, total: UInt64, unixNanoseconds: Int64,
+    /// or a sink's name (it could not deliver them; the record goes to that
+    /// sink only, carries no sequence of its own, names the range it lost
+    /// and the `reason`: `buffer_full`, or the errno of a failed write).
+    public func encodeLoss(source: String, reason: String? = nil, lost: UInt64, total: UInt64, unixNanoseconds: Int64,
                            sequence: UInt64?, range: ClosedRange<UInt64>? = nil, into out: inout OutputBuffer) {
         out.append("{\"@timestamp\":\"")
         RFC3339.append(unixNanoseconds: unixNanoseconds, to: &out)
@@ -22,6 +23,10 @@ public struct MetricEncoder: Sendable {
                                sequence: sequence, host: host)
         out.append(",\"bind\":{\"lost\":{\"source\":")
         out.appendJSONString(source)
+        if let reason {
+            out.append(",\"reason\":")
+            out.appendJSONString(reason)
+        }
         out.append(",\"events\":")
         out.append(decimal: lost)
         out.append(",\"total\":")

@@ -27,8 +27,12 @@ public struct SinkStatistics: Sendable, Equatable {
     /// after a reconnect counted once per send).
     public var lines: UInt64 = 0
     public var bytes: UInt64 = 0
-    /// Lines dropped because the sink's buffer overflowed.
-    public var lost: UInt64 = 0
+    /// Lines dropped (never delivered), by reason: `buffer_full` (unix: the
+    /// forwarder did not keep up), or the errno a file write failed with
+    /// (`ENOSPC`, `EDQUOT`, `EIO`, `ENOENT`…).
+    public var dropped: [String: UInt64] = [:]
+    /// Why the sink is not delivering now, and since when; nil while it delivers.
+    public var problem: SinkProblem?
     /// unix: connections made after the first.
     public var reconnects: UInt64 = 0
     /// file: rotations.
@@ -41,6 +45,21 @@ public struct SinkStatistics: Sendable, Equatable {
     public var bufferedBytes: UInt64 = 0
 
     public init() {}
+
+    /// Every line dropped, whatever the reason.
+    public var lost: UInt64 { dropped.values.reduce(0, +) }
+}
+
+/// A sink that cannot deliver: the reason in words (for /healthz and the
+/// log), and since when (monotonic seconds).
+public struct SinkProblem: Sendable, Equatable {
+    public var reason: String
+    public var since: Double
+
+    public init(_ reason: String, since: Double) {
+        self.reason = reason
+        self.since = since
+    }
 }
 
 /// What a sink wants from the event loop until its next tick.

@@ -11,7 +11,8 @@ public enum SinkFactory {
             sinks.append(StandardOutputSink())
         }
         if let file = settings.file {
-            sinks.append(try RotatingFileSink(settings: file, pathSource: sources("sinks.file.path"), logger: logger.with(sink: "file")))
+            sinks.append(try RotatingFileSink(settings: file, pathSource: sources("sinks.file.path"), metrics: metrics,
+                                                 logger: logger.with(sink: "file")))
         }
         if let unix = settings.unix {
             sinks.append(UnixSocketSink(settings: unix, metrics: metrics, logger: logger.with(sink: "unix")))

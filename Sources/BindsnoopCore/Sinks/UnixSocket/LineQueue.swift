@@ -22,8 +22,7 @@ struct LossTally: Equatable {
 }
 
 /// What a queued line is: an event (its `event.sequence`, 0 if it has none)
-/// or a sink's own loss report, which carries its tally so that dropping
-/// the report puts the tally back instead of losing it.
+/// or a sink's own loss record, with the tally it reports.
 enum QueuedLine: Equatable {
     case event(sequence: UInt64)
     case lossReport(LossTally)
@@ -61,17 +60,6 @@ struct LineQueue {
         storage.append(contentsOf: line)
         ends.append(storage.count)
         kinds.append(kind)
-    }
-
-    /// Puts a line before every unsent one (a loss report), but after a line
-    /// that is partly sent: a stream never carries a line cut in two.
-    mutating func insertBeforeUnsent(_ line: [UInt8], as kind: QueuedLine) {
-        let index = cursor > start(of: sendLine) ? sendLine + 1 : sendLine
-        let at = start(of: index)
-        storage.insert(contentsOf: line, at: at)
-        ends.insert(at, at: index)
-        for i in index..<ends.count { ends[i] += line.count }
-        kinds.insert(kind, at: index)
     }
 
     func withUnsentBytes<R>(_ body: (UnsafeRawBufferPointer) -> R) -> R {
@@ -122,39 +110,18 @@ struct LineQueue {
         cursor = start(of: acknowledged)
     }
 
-    /// The events not acknowledged: how many, and their sequence range.
-    var unacknowledgedEvents: LossTally {
-        var tally = LossTally()
+    /// What is not acknowledged: the events (how many, their sequence
+    /// range), and the drops that the loss records among them report.
+    var unacknowledged: (events: LossTally, drops: LossTally) {
+        var events = LossTally()
+        var drops = LossTally()
         for kind in kinds[acknowledged...] {
             switch kind {
-            case .event(let sequence): tally.add(sequence: sequence)
-            case .lossReport: break
+            case .event(let sequence): events.add(sequence: sequence)
+            case .lossReport(let tally): drops.merge(tally)
             }
         }
-        return tally
-    }
-
-    /// Forgets the oldest line that can go to make room: a line never sent,
-    /// or sent but not confirmed read (it may be lost). nil if nothing can
-    /// go (a line being sent right now stays whole).
-    mutating func dropOldest() -> QueuedLine? {
-        guard !isEmpty else { return nil }
-        if acknowledged == sendLine && cursor > start(of: acknowledged) {  // partly sent: keep it whole
-            guard acknowledged + 1 < ends.count else { return nil }
-            let victim = acknowledged + 1
-            let (from, to) = (start(of: victim), ends[victim])
-            storage.removeSubrange(from..<to)
-            ends.remove(at: victim)
-            for i in victim..<ends.count { ends[i] -= to - from }
-            return kinds.remove(at: victim)
-        }
-        let kind = kinds[acknowledged]
-        acknowledged += 1
-        confirmed = max(confirmed, acknowledged)
-        sendLine = max(sendLine, acknowledged)
-        cursor = max(cursor, start(of: acknowledged))
-        compactIfWorthIt()
-        return kind
+        return (events, drops)
     }
 
     private mutating func compactIfWorthIt() {

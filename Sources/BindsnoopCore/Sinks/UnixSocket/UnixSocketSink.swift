@@ -3,14 +3,14 @@ import Logging
 
 /// Lines to a log forwarder's Unix socket (Vector, Fluent Bit, syslog-ng),
 /// bindsnoop being the client. `stream`: newline-framed; `datagram`: one
-/// line per datagram. Never blocks the event path: what the socket does not
-/// take waits in a bounded buffer; while the forwarder is away it reconnects
-/// with capped exponential backoff; when the buffer overflows the oldest
-/// lines are dropped, counted, and reported in-band (with their sequence
-/// range) once the forwarder is back; a dropped report is folded into the
-/// next. A dropped line that had been sent but not yet confirmed read is
-/// counted too: it may or may not have arrived. Lines are forgotten as soon
-/// as the kernel says the peer read them (`LineQueue`); after a broken
+/// line per datagram. Never blocks the event loop: every send is
+/// non-blocking, and what the socket does not take waits in a bounded
+/// buffer. While the forwarder is away it reconnects with capped
+/// exponential backoff. When the buffer is full the newest lines are
+/// dropped (never one already sent), counted, and reported in-band by one
+/// record at the place of the gap (its count exact, with the sequence
+/// range) as soon as there is room again. Lines are forgotten as soon as
+/// the kernel says the peer read them (`LineQueue`); after a broken
 /// connection only the rest is sent again, whole lines only.
 public final class UnixSocketSink: ScheduledSink {
     public let name = "unix"
@@ -30,6 +30,12 @@ public final class UnixSocketSink: ScheduledSink {
     private var unreported = LossTally()
     private var lostTotal: UInt64 = 0
     private var counters = SinkStatistics()
+    /// The last send that moved bytes, or the last time nothing was waiting.
+    private var lastProgress = monotonicSeconds()
+    /// Since when no connection could be made, and why (nil while connected).
+    private var unreachable: SinkProblem?
+    /// The last reason logged for not reaching the forwarder: each new one is logged once.
+    private var loggedReason: String?
 
     static let initialBackoff = 0.1
     static let maximumBackoff = 5.0
@@ -37,6 +43,10 @@ public final class UnixSocketSink: ScheduledSink {
     /// peer's partly read buffer counts as unread, so this bounds what a
     /// reconnect sends twice.
     static let maximumSend = 16 << 10
+    /// Room kept for the in-band loss record (it is about 450 bytes).
+    static let lossRecordRoom: UInt64 = 1024
+    /// Lines waiting this long without a byte sent: the forwarder is stuck.
+    static let stalledAfter = 2.0
 
     public init(settings: UnixSinkSettings, metrics: MetricEncoder, logger: Logger) {
         self.settings = settings
@@ -53,9 +63,18 @@ public final class UnixSocketSink: ScheduledSink {
 
     public var statistics: SinkStatistics {
         var statistics = counters
-        statistics.lost = lostTotal
+        if lostTotal > 0 { statistics.dropped["buffer_full"] = lostTotal }
         statistics.bufferedBytes = bufferedBytes
+        statistics.problem = problem(now: monotonicSeconds())
         return statistics
+    }
+
+    /// Unreachable, or connected with lines the forwarder has not taken for `stalledAfter`.
+    private func problem(now: Double) -> SinkProblem? {
+        if let unreachable { return unreachable }
+        guard hasPending, now - lastProgress >= Self.stalledAfter else { return nil }
+        return SinkProblem("the forwarder at \(settings.path) has read nothing for \(Int(now - lastProgress)) s; \(bufferedBytes) of \(settings.buffer) bytes buffered",
+                           since: lastProgress)
     }
 
     /// Connected with lines the socket would not take yet: wake when it can.
@@ -68,10 +87,28 @@ public final class UnixSocketSink: ScheduledSink {
 
     public func write(_ batch: LineBatch) throws(SinkError) {
         for i in 0..<batch.count {
-            queue.append(batch.line(i), as: .event(sequence: batch.sequences[i]))
+            let line = batch.line(i)
+            if !unreported.isEmpty { appendLossRecord(force: false) }
+            // After a gap, nothing goes before the record that reports it.
+            if unreported.isEmpty && queue.byteCount + UInt64(line.count) <= settings.buffer {
+                queue.append(line, as: .event(sequence: batch.sequences[i]))
+            } else {
+                unreported.add(sequence: batch.sequences[i])
+                lostTotal += 1
+            }
         }
-        dropOldestBeyondBuffer()
         deliver()
+    }
+
+    /// The record of what was dropped, where the gap is: once there is room
+    /// for it (`force`: at shutdown, room or not).
+    private func appendLossRecord(force: Bool) {
+        guard force || queue.byteCount + Self.lossRecordRoom <= settings.buffer else { return }
+        var out = OutputBuffer(capacity: 512)
+        metrics.encodeLoss(source: name, reason: "buffer_full", lost: unreported.count, total: lostTotal,
+                           unixNanoseconds: realtimeNanoseconds(), sequence: nil, range: unreported.range, into: &out)
+        out.bytes.withUnsafeBytes { queue.append($0, as: .lossReport(unreported)) }
+        unreported = LossTally()
     }
 
     public func tick() throws(SinkError) {
@@ -88,6 +125,7 @@ public final class UnixSocketSink: ScheduledSink {
     /// `drain_timeout`; what is left is logged with its sequence range.
     public func flush() throws(SinkError) {
         let deadline = monotonicSeconds() + settings.drainTimeout
+        if !unreported.isEmpty { appendLossRecord(force: true) }
         while hasPending && monotonicSeconds() < deadline {
             if fd < 0 { nextAttempt = min(nextAttempt, monotonicSeconds()) }
             deliver()
@@ -98,15 +136,17 @@ public final class UnixSocketSink: ScheduledSink {
         if fd >= 0 && !queue.hasUnsent && unreadBytes() == 0 && !probePeerGone() {
             queue.peerHasNotRead(0, peerAlive: true)
         }
-        var abandoned = queue.unacknowledgedEvents
-        abandoned.merge(unreported)
-        if !abandoned.isEmpty {
+        // Events never dropped but not known read, and the drops whose
+        // record was not known read: each counted once.
+        let (abandoned, unreportedDrops) = queue.unacknowledged
+        if !abandoned.isEmpty || !unreportedDrops.isEmpty {
             var metadata: Logger.Metadata = ["path": "\(settings.path)", "events": "\(abandoned.count)",
                                              "drain_timeout": "\(settings.drainTimeout)"]
             if let range = abandoned.range {
                 metadata["first_sequence"] = "\(range.lowerBound)"
                 metadata["last_sequence"] = "\(range.upperBound)"
             }
+            if !unreportedDrops.isEmpty { metadata["dropped_unreported"] = "\(unreportedDrops.count)" }
             logger.warning("events not confirmed read by the forwarder at shutdown", metadata: metadata)
         }
     }
@@ -118,12 +158,10 @@ public final class UnixSocketSink: ScheduledSink {
     // MARK: - Delivery
 
     private func deliver() {
+        defer { if !hasPending { lastProgress = monotonicSeconds() } }
+        if !unreported.isEmpty { appendLossRecord(force: false) }
         connectIfDue()
         guard fd >= 0 else { return }
-        if !unreported.isEmpty {
-            queue.insertBeforeUnsent(lossRecord(), as: .lossReport(unreported))
-            unreported = LossTally()
-        }
         while queue.hasUnsent {
             let sent: Int
             switch settings.mode {
@@ -141,6 +179,7 @@ public final class UnixSocketSink: ScheduledSink {
                 return
             }
             counters.bytes += UInt64(sent)
+            if sent > 0 { lastProgress = monotonicSeconds() }
             if settings.mode == .stream {
                 counters.lines += UInt64(queue.sent(bytes: sent))
             } else {
@@ -156,13 +195,6 @@ public final class UnixSocketSink: ScheduledSink {
         queue.peerHasNotRead(unread, peerAlive: settings.mode == .stream && !gone)
         sendQueueDrained = unread == 0
         if gone { disconnect(reason: ECONNRESET) }
-    }
-
-    private func lossRecord() -> [UInt8] {
-        var out = OutputBuffer(capacity: 512)
-        metrics.encodeLoss(source: name, lost: unreported.count, total: lostTotal, unixNanoseconds: realtimeNanoseconds(),
-                           sequence: nil, range: unreported.range, into: &out)
-        return out.bytes
     }
 
     private func waitUntilWritable(milliseconds: Int32) {
@@ -187,18 +219,6 @@ public final class UnixSocketSink: ScheduledSink {
         var pfd = pollfd(fd: fd, events: Int16(POLLIN | pollReadHangUp), revents: 0)
         guard poll(&pfd, 1, 0) == 1 else { return false }
         return pfd.revents & Int16(pollReadHangUp | POLLHUP | POLLERR) != 0
-    }
-
-    private func dropOldestBeyondBuffer() {
-        while queue.byteCount > settings.buffer, let dropped = queue.dropOldest() {
-            switch dropped {
-            case .event(let sequence):
-                unreported.add(sequence: sequence)
-                lostTotal += 1
-            case .lossReport(let tally):
-                unreported.merge(tally)  // reported again, later, with what follows
-            }
-        }
     }
 
     private func connectIfDue() {
@@ -230,17 +250,29 @@ public final class UnixSocketSink: ScheduledSink {
         backoff = Self.initialBackoff
         if everConnected { counters.reconnects += 1 }
         everConnected = true
+        unreachable = nil
+        lastProgress = monotonicSeconds()
         if !wasConnected {
             logger.info("connected", metadata: ["path": "\(settings.path)", "mode": "\(settings.mode.rawValue)"])
             wasConnected = true
+            loggedReason = nil
         }
     }
 
+    /// Each new reason is logged once (EACCES after a connection reset is
+    /// named, not retried silently); the same one again is only retried.
     private func scheduleRetry(reason: String) {
-        if wasConnected || nextAttempt == 0 {
-            logger.warning("cannot reach \(settings.path): \(reason); buffering up to \(settings.buffer) bytes and retrying")
-            wasConnected = false
+        if reason != loggedReason {
+            var hint = ""
+            if reason.hasPrefix("EACCES") {
+                hint = " (this process, uid \(geteuid()), may not connect to it: give the socket's group or mode to bindsnoop's user)"
+            }
+            logger.warning("cannot reach \(settings.path): \(reason)\(hint); buffering up to \(settings.buffer) bytes and retrying")
+            loggedReason = reason
         }
+        wasConnected = false
+        if unreachable == nil { unreachable = SinkProblem("cannot reach \(settings.path): \(reason)", since: monotonicSeconds()) }
+        unreachable?.reason = "cannot reach \(settings.path): \(reason)"
         nextAttempt = monotonicSeconds() + backoff
         backoff = min(backoff * 2, Self.maximumBackoff)
     }

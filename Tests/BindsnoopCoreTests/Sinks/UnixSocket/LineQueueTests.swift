@@ -2,7 +2,7 @@
 import Testing
 
 /// The Unix-socket sink's buffer: whole lines, resent after a broken
-/// connection, and loss reports that are never lost themselves.
+/// connection, and what is still unacknowledged at the end counted once.
 struct LineQueueTests {
     private func queue(_ lines: [String]) -> LineQueue {
         var queue = LineQueue()
@@ -45,7 +45,7 @@ struct LineQueueTests {
         #expect(queue.count == 2)
         queue.rewind()
         #expect(unsent(queue) == "c333\nd4444\n")
-        #expect(queue.unacknowledgedEvents == LossTally(count: 2, range: 3...4))
+        #expect(queue.unacknowledged.events == LossTally(count: 2, range: 3...4))
         queue.sent(bytes: 11)
         queue.peerHasNotRead(0, peerAlive: false)  // a datagram peer: known read only after a later send
         #expect(queue.count == 2)
@@ -53,28 +53,22 @@ struct LineQueueTests {
         #expect(queue.isEmpty)
     }
 
-    @Test func lossReportGoesBeforeUnsentLinesButNeverInsideOne() {
+    /// At shutdown: the events not known read, and apart from them the drops
+    /// whose record is not known read (never the same event twice).
+    @Test func unacknowledgedSeparatesEventsFromUnreportedDrops() {
         var queue = queue(["a1\n", "b22\n"])
-        queue.sent(bytes: 2)  // "a1" of "a1\n": the line is cut
-        queue.insertBeforeUnsent(Array("L\n".utf8), as: .lossReport(LossTally(count: 1, range: 7...7)))
-        #expect(unsent(queue) == "\nL\nb22\n")
-        queue.sent(bytes: 1)
-        #expect(queue.withNextLineWithoutNewline { String(decoding: $0, as: UTF8.self) } == "L")
-    }
-
-    @Test func droppingPrefersWholeLinesAndReturnsWhatWasDropped() {
-        var queue = queue(["a1\n", "b22\n", "c333\n"])
-        queue.insertBeforeUnsent(Array("L\n".utf8), as: .lossReport(LossTally(count: 4, range: 3...9)))
-        queue.sent(bytes: 1)  // "L" cut: it stays whole, the next line goes
-        #expect(queue.dropOldest() == .event(sequence: 1))
-        #expect(queue.dropOldest() == .event(sequence: 2))
-        queue.sent(bytes: 1)  // the report's newline: now sent, unconfirmed
-        #expect(queue.dropOldest() == .lossReport(LossTally(count: 4, range: 3...9)), "its tally comes back")
-        #expect(unsent(queue) == "c333\n")
+        Array("L\n".utf8).withUnsafeBytes { queue.append($0, as: .lossReport(LossTally(count: 4, range: 3...9))) }
+        Array("e5\n".utf8).withUnsafeBytes { queue.append($0, as: .event(sequence: 10)) }
+        queue.sent(bytes: 3)
+        queue.peerHasNotRead(0, peerAlive: true)  // a1 read
+        let (events, drops) = queue.unacknowledged
+        #expect(events == LossTally(count: 2, range: 2...10))
+        #expect(drops == LossTally(count: 4, range: 3...9))
+        queue.sentLine()
+        queue.sentLine()
         queue.sentLine()
         queue.peerHasNotRead(0, peerAlive: true)
-        #expect(queue.isEmpty)
-        #expect(queue.dropOldest() == nil)
+        #expect(queue.isEmpty && queue.unacknowledged.drops.isEmpty)
     }
 
     @Test func tallyMergesCountsAndRanges() {
