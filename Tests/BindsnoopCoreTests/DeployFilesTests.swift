@@ -47,7 +47,7 @@ struct DeployFilesTests {
     }
 
     /// The ConfigMap's configuration loads, and the liveness probe asks
-    /// /healthz on the port its metrics.address serves.
+    /// /livez, the readiness probe /healthz, on the port its metrics.address serves.
     @Test func daemonSetProbesTheHealthEndpointItConfigures() throws {
         let text = try String(contentsOfFile: "\(Self.deploy)/kubernetes/daemonset.yaml", encoding: .utf8)
         let documents = try Array(Yams.load_all(yaml: text)).compactMap { $0 as? [String: Any] }
@@ -62,8 +62,10 @@ struct DeployFilesTests {
         let container = try #require(((template?["spec"] as? [String: Any])?["containers"] as? [[String: Any]])?.first)
         let ports = (container["ports"] as? [[String: Any]]) ?? []
         #expect(ports.contains { $0["name"] as? String == "metrics" && $0["containerPort"] as? Int == Int(port) })
-        let probe = (container["livenessProbe"] as? [String: Any])?["httpGet"] as? [String: Any]
-        #expect(probe?["path"] as? String == "/healthz" && probe?["port"] as? String == "metrics")
+        let liveness = (container["livenessProbe"] as? [String: Any])?["httpGet"] as? [String: Any]
+        #expect(liveness?["path"] as? String == "/livez" && liveness?["port"] as? String == "metrics")
+        let readiness = (container["readinessProbe"] as? [String: Any])?["httpGet"] as? [String: Any]
+        #expect(readiness?["path"] as? String == "/healthz" && readiness?["port"] as? String == "metrics")
     }
 
     @Test func systemdUnitWaitsForReadiness() throws {

@@ -36,6 +36,7 @@ import Testing
         let tracer = try Tracer(["--metrics-address", "127.0.0.1:\(port)"])
         let health = try get("http://127.0.0.1:\(port)/healthz")
         #expect(health.status == 200 && health.body.trimmingCharacters(in: .whitespacesAndNewlines) == "ok", "\(health)")
+        #expect(try get("http://127.0.0.1:\(port)/livez").status == 200)
         let exposition = try get("http://127.0.0.1:\(port)/metrics")
         #expect(exposition.status == 200)
         let file = Harness.temporaryFile("metrics.txt")
@@ -43,7 +44,7 @@ import Testing
         try Data(exposition.body.utf8).write(to: file)
         let lint = try run(URL(fileURLWithPath: "/bin/sh"), ["-c", "promtool check metrics < \(file.path)"])
         #expect(lint.status == 0, "promtool: \(lint.stdout)\(lint.stderr)")
-        for name in ["bindsnoop_events_read_total", "bindsnoop_events_lost_total{source=\"kernel\"}", "bindsnoop_sink_lines_total{sink=\"stdout\"}",
+        for name in ["bindsnoop_events_read_total", "bindsnoop_events_lost_total{source=\"kernel\"}", "bindsnoop_sink_lines_total{sink=\"stdout\"}", "bindsnoop_sink_up{sink=\"stdout\"} 1",
                      "bindsnoop_attach_info{mode=", "bindsnoop_self_check_passed 1", "bindsnoop_ring_buffer_size_bytes", "process_start_time_seconds"] {
             #expect(exposition.body.contains(name), "\(name) missing:\n\(exposition.body)")
         }

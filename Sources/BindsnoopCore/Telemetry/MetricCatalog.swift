@@ -35,6 +35,10 @@ public enum MetricCatalog {
     static let eventsMalformed = counter("bindsnoop_events_malformed_total", "Ring-buffer samples that were not one bind record.")
     static let eventsLost = counter("bindsnoop_events_lost_total", labels: ["source"],
                                     "Events that never became lines, by where they were lost: kernel (ring buffer full), rate_limit (--rate-limit), or a sink's name (its buffer overflowed).")
+    static let sinkDropped = counter("bindsnoop_sink_dropped_lines_total", labels: ["sink", "reason"],
+                                     "Lines a sink dropped, by reason: buffer_full (unix: the forwarder did not keep up) or the errno a file write failed with (ENOSPC, EIO, ENOENT...).")
+    static let sinkUp = gauge("bindsnoop_sink_up", labels: ["sink"],
+                              "1 while a sink delivers; 0 while it cannot (unix: the forwarder is away or has read nothing for 2 s; file: writes fail).")
     static let sinkLines = counter("bindsnoop_sink_lines_total", labels: ["sink"], "Lines a sink handed to the kernel (unix: resent lines count again).")
     static let sinkBytes = counter("bindsnoop_sink_bytes_total", labels: ["sink"], "Bytes a sink handed to the kernel.")
     static let sinkReconnects = counter("bindsnoop_sink_reconnects_total", labels: ["sink"], "Connections to the forwarder after the first.")
@@ -54,7 +58,7 @@ public enum MetricCatalog {
                                             "Time in each kernel program (kernel.bpf_stats_enabled=1 only).")
 
     public static let all: [MetricDescriptor] = [
-        buildInfo, startTime, residentMemory, eventsRead, eventsMalformed, eventsLost, sinkLines, sinkBytes, sinkReconnects,
+        buildInfo, startTime, residentMemory, eventsRead, eventsMalformed, eventsLost, sinkDropped, sinkUp, sinkLines, sinkBytes, sinkReconnects,
         sinkBuffered, sinkRotations, backlogFiles, backlogBytes, ringSize, ringUsedMax, selfCheckPassed, attachInfo,
         programRuns, programNanoseconds,
     ]

@@ -28,7 +28,8 @@ public final class MetricsState: Sendable {
         public var body: String
     }
 
-    /// /healthz fails when the reader has not published for this long.
+    /// /healthz and /livez fail when the reader has not published for this
+    /// long; /healthz also when a sink has not delivered for this long.
     public static let stalledAfter = 5.0
 
     private struct Snapshot: Sendable {
@@ -76,15 +77,19 @@ public final class MetricsState: Sendable {
         guard method == "GET" || method == "HEAD" else { return Response(status: 405, contentType: "text/plain", body: "GET or HEAD\n") }
         switch uri.split(separator: "?", maxSplits: 1).first ?? "" {
         case "/metrics": return Response(status: 200, contentType: "text/plain; version=0.0.4; charset=utf-8", body: metrics())
-        case "/healthz":
-            let problem = health()
-            return Response(status: problem == nil ? 200 : 503, contentType: "text/plain; charset=utf-8", body: (problem ?? "ok") + "\n")
-        default: return Response(status: 404, contentType: "text/plain", body: "/metrics or /healthz\n")
+        case "/healthz": return Self.answer(health())
+        case "/livez": return Self.answer(liveness())
+        default: return Response(status: 404, contentType: "text/plain", body: "/metrics, /healthz or /livez\n")
         }
     }
 
-    /// nil while the reader publishes and the last self-check passed; why not otherwise.
-    func health(now: Double = monotonicSeconds()) -> String? {
+    private static func answer(_ problem: String?) -> Response {
+        Response(status: problem == nil ? 200 : 503, contentType: "text/plain; charset=utf-8", body: (problem ?? "ok") + "\n")
+    }
+
+    /// /livez: nil while attached, the reader publishes and the last self-check
+    /// passed; why not otherwise. What a restart can mend.
+    func liveness(now: Double = monotonicSeconds()) -> String? {
         let current = snapshot.withLock { $0 }
         let stalled = now - current.publishedAt
         if current.attachment == nil { return "not attached yet" }
@@ -93,6 +98,19 @@ public final class MetricsState: Sendable {
             return "the last self-check was not seen by \(programs.joined(separator: ", ")): the hook is no longer live"
         }
         return nil
+    }
+
+    /// /healthz: /livez, and every sink delivering (one that has not for
+    /// `stalledAfter` is named with its reason). A restart does not mend a
+    /// full disk or a forwarder that is away: this is for readiness and alerts.
+    func health(now: Double = monotonicSeconds()) -> String? {
+        if let problem = liveness(now: now) { return problem }
+        let sinks = snapshot.withLock { $0.telemetry.sinks }
+        let failing = sinks.compactMap { sink -> String? in
+            guard let problem = sink.statistics.problem, now - problem.since >= Self.stalledAfter else { return nil }
+            return "sink \(sink.name) not delivering for \(Int(now - problem.since)) s: \(problem.reason)"
+        }
+        return failing.isEmpty ? nil : failing.joined(separator: "; ")
     }
 
     /// The exposition, from the last published snapshot.
@@ -128,6 +146,8 @@ public final class MetricsState: Sendable {
         count(M.eventsLost, labels: ["rate_limit"], t.events.rateLimited)
         for (name, s) in t.sinks {
             count(M.eventsLost, labels: [name], s.lost)
+            for (reason, dropped) in s.dropped { count(M.sinkDropped, labels: [name, reason], dropped) }
+            gauge(M.sinkUp, labels: [name], s.problem == nil ? 1 : 0)
             count(M.sinkLines, labels: [name], s.lines)
             count(M.sinkBytes, labels: [name], s.bytes)
             if name == "unix" {

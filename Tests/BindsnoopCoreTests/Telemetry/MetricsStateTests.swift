@@ -68,11 +68,45 @@ import Testing
         #expect(state.health() == nil)
         #expect(state.respond(method: "GET", uri: "/healthz") == MetricsState.Response(status: 200, contentType: "text/plain; charset=utf-8", body: "ok\n"))
         #expect(state.health(now: monotonicSeconds() + MetricsState.stalledAfter + 2)?.hasPrefix("the reader has not run for") == true)
+        #expect(state.liveness(now: monotonicSeconds() + MetricsState.stalledAfter + 2)?.hasPrefix("the reader has not run for") == true)
         state.publish(telemetry(read: 1, lost: 0, fileLines: 1, selfCheck: .failed(programs: ["cgroup_bind4"])))
         #expect(state.health()?.contains("cgroup_bind4") == true)
+        #expect(state.respond(method: "GET", uri: "/livez").status == 503)
         #expect(state.respond(method: "POST", uri: "/metrics").status == 405)
         #expect(state.respond(method: "GET", uri: "/nothing").status == 404)
         #expect(state.respond(method: "GET", uri: "/metrics?x=1").status == 200)
+    }
+
+    /// A sink that has not delivered for `stalledAfter` fails /healthz with its
+    /// name and reason (not /livez: a restart mends neither a full disk nor an
+    /// absent forwarder); its gauge says so at once, its drops count by reason.
+    @Test func aSinkThatDoesNotDeliverIsNamed() {
+        let state = MetricsState(bpfStatsEnabled: { false })
+        state.attached(Self.attachment)
+        let now = monotonicSeconds()
+        var t = telemetry(read: 100, lost: 0, fileLines: 100)
+        var unix = SinkStatistics()
+        unix.lines = 40
+        unix.dropped = ["buffer_full": 60]
+        unix.problem = SinkProblem("the forwarder at /run/f.sock has read nothing for 3 s", since: now - 3)
+        t.sinks.append(("unix", unix))
+        state.publish(t)
+        let exposition = state.metrics()
+        #expect(sample(exposition, #"bindsnoop_sink_up{sink="unix"}"#) == 0)
+        #expect(sample(exposition, #"bindsnoop_sink_up{sink="file"}"#) == 1)
+        #expect(sample(exposition, #"bindsnoop_sink_dropped_lines_total{sink="unix",reason="buffer_full"}"#) == 60)
+        #expect(sample(exposition, #"bindsnoop_events_lost_total{source="unix"}"#) == 60)
+        #expect(state.health(now: now) == nil, "3 s is under stalledAfter")
+        let later = now + MetricsState.stalledAfter
+        let problem = state.health(now: later) ?? "healthy"
+        #expect(problem.hasPrefix("sink unix not delivering for \(Int(MetricsState.stalledAfter) + 3) s: the forwarder at /run/f.sock"), "\(problem)")
+        #expect(state.liveness(now: later) == nil)
+        #expect(state.respond(method: "GET", uri: "/livez").status == 200)
+        // Delivering again: healthy again, the counter stays.
+        t.sinks[2].statistics.problem = nil
+        state.publish(t)
+        #expect(state.health(now: later) == nil)
+        #expect(sample(state.metrics(), #"bindsnoop_sink_up{sink="unix"}"#) == 1)
     }
 
     /// The README's metric table lists exactly the catalog: names, kinds and labels.
