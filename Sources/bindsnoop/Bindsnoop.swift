@@ -153,6 +153,11 @@ struct Bindsnoop: ParsableCommand {
             } catch {
                 throw Failure("\(error)", code: BindsnoopExit.noPermission)
             }
+            do {
+                try dropTo.checkOutputs(settings.sinks, sources: settings.source(of:))
+            } catch {
+                throw Failure(error)
+            }
             logger.debug("running unprivileged", metadata: ["user": "\(dropTo.name)", "uid": "\(dropTo.uid)"])
         }
         let mode: Reader.Mode = settings.count ? .count(settings.format) : settings.format == .table ? .table : .json

@@ -120,4 +120,54 @@ struct HostileInputTests {
             }
         }
     }
+
+    /// What `--config` may be pointed at by mistake or by malice: one line
+    /// each, bounded (an excerpt of at most 200 bytes, control bytes escaped),
+    /// with the true reason, and never the whole file read into memory.
+    @Test func configFilesThatAreNotConfigurationsGetTheTrueReason() throws {
+        let directory = FileManager.default.temporaryDirectory.appending(path: "bindsnoop-config-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: false)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        func refusal(_ path: String) -> ConfigError? {
+            do {
+                _ = try ConfigurationLoader.load(file: path, environment: [:])
+                return nil
+            } catch {
+                return error
+            }
+        }
+        func write(_ name: String, _ bytes: [UInt8]) throws -> String {
+            let path = "\(directory)/\(name)"
+            try Data(bytes).write(to: URL(fileURLWithPath: path))
+            return path
+        }
+        let fifo = "\(directory)/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let oneLine = try write("one-line.yaml", Array("a: ".utf8) + [UInt8](repeating: UInt8(ascii: "x"), count: 600_000) + Array(": b: c".utf8))
+        let huge = try write("huge.yaml", [UInt8](repeating: UInt8(ascii: "#"), count: ConfigurationLoader.maximumFileBytes + 1))
+        let nul = try write("nul.yaml", Array("probe: trace\u{0}point\n".utf8))
+        let escape = try write("escape.yaml", Array("probe: \"\u{1b}[31mred\\n\"\n".utf8))
+        let binary = try write("binary.yaml", [0xFF, 0xFE, 0x00, 0x41])
+        let cases: [(path: String, says: String)] = [
+            (directory, "is a directory"), (fifo, "is a FIFO"), ("/dev/zero", "is a device"), ("/dev/null", "is a device"),
+            ("\(directory)/absent.yaml", "ENOENT"), (huge, "a configuration file is at most 1 MiB"),
+            (oneLine, "not valid YAML: line 1, column 600004: mapping values are not allowed in this context, near '…xxx"), (nul, "control characters are not allowed (0x0), near 'probe: trace\\x00point'"),
+            (escape, "near 'probe: \"\\x1b[31mred"), (binary, "is not UTF-8 text"),
+        ]
+        for (path, says) in cases {
+            let error = try #require(refusal(path), "\(path)")
+            let line = error.description
+            #expect(line.contains(says), "\(path): \(line)")
+            #expect(!error.isUsageError, "a configuration problem is exit 78: \(line)")
+            #expect(line.utf8.count < 600, "\(path): \(line.utf8.count) bytes")
+            #expect(!line.unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "\(path): \(line)")
+        }
+    }
+
+    /// The excerpt: escaped, cut on a character, and it says what it left out.
+    @Test func excerptsAreBoundedAndEscaped() {
+        #expect(ConfigError.excerpt("a\nb\tc\u{0}d\u{7f}") == "a\\nb\\tc\\x00d\\x7f")
+        #expect(ConfigError.excerpt(String(repeating: "é", count: 150), limit: 5) == "éé… (296 more bytes)")
+        #expect(ConfigError.excerpt("short") == "short")
+    }
 }

@@ -110,8 +110,10 @@ import Testing
         #expect(attached["outputs"] == "stdout" && attached["metrics"] == "off")
         #expect(attached.int("live_after_ms") != nil)
         let stopped = try #require(StatusLine.stopped(in: tracer.stderr), "\(tracer.stderr)")
-        #expect(Set(stopped.fields.keys) == Set(["events", "lost", "malformed", "rate_limited", "reason"]), "\(stopped.fields)")
+        #expect(Set(stopped.fields.keys) == Set(["events", "lost", "malformed", "rate_limited", "reason", "dropped", "dropped_by_output"]),
+                "\(stopped.fields)")
         #expect(stopped.int("events") == 1 && stopped.int("lost") == 0 && stopped.int("malformed") == 0)
+        #expect(stopped.int("dropped") == 0 && stopped["dropped_by_output"] == "stdout:0")
         #expect(stopped["reason"] == "max-events")
     }
 

@@ -7,7 +7,7 @@ extension ConfigEnum {
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
         guard let value = Self(rawValue: text) else {
-            throw container.invalid("'\(text)' is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
+            throw container.invalid("'\(ConfigError.excerpt(text))' is not one of \(Self.allCases.map(\.rawValue).joined(separator: ", "))")
         }
         self = value
     }

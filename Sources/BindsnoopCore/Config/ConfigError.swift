@@ -49,5 +49,42 @@ public struct ConfigError: Error, CustomStringConvertible, Equatable {
     /// A flag's value (64) or anything else (78), by the source where known.
     public var isUsageError: Bool { source?.isFlag ?? key.hasPrefix("-") }
 
-    public var description: String { key.isEmpty ? problem : "\(key): \(problem)" }
+    /// One bounded line whatever the input held: the key (it may be a hostile
+    /// file's key or path) and the problem with control bytes escaped and cut.
+    public var description: String {
+        let problem = Self.excerpt(problem, limit: 2048)
+        return key.isEmpty ? problem : "\(Self.excerpt(key, limit: 256)): \(problem)"
+    }
+
+    /// `text` as one line for a message: control bytes escaped (`\n`, `\t`,
+    /// `\x00`), cut after `limit` UTF-8 bytes with `…` and the size left out.
+    public static func excerpt<S: StringProtocol>(_ text: S, limit: Int = 200) -> String {
+        var out = ""
+        var bytes = 0
+        var consumed = 0
+        for scalar in text.unicodeScalars {
+            let piece: String
+            switch scalar {
+            case "\n": piece = "\\n"
+            case "\t": piece = "\\t"
+            case "\r": piece = "\\r"
+            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value):
+                piece = "\\x" + String(scalar.value, radix: 16).leftPadded(to: 2)
+            default: piece = String(scalar)
+            }
+            if bytes + piece.utf8.count > limit {
+                return out + "… (\(text.utf8.count - consumed) more bytes)"
+            }
+            out += piece
+            bytes += piece.utf8.count
+            consumed += UTF8.width(scalar)
+        }
+        return out
+    }
+}
+
+extension String {
+    fileprivate func leftPadded(to width: Int) -> String {
+        count >= width ? self : String(repeating: "0", count: width - count) + self
+    }
 }

@@ -78,7 +78,7 @@ public enum ConfigKeys {
         .key("probe", String.self, flag: "probe", valueName: "MODE", example: "auto",
              "Attach mode: auto (the first of fentry, kprobe, tracepoint that works), one of them, or cgroup (costs nothing outside bind; failed binds carry no errno).") { draft, value throws(ConfigError) in
             guard let selection = ProbeSelection(argument: value) else {
-                throw ConfigError(key: "probe", "'\(value)' is not one of auto, fentry, kprobe, tracepoint, cgroup")
+                throw ConfigError(key: "probe", "'\(ConfigError.excerpt(value))' is not one of auto, fentry, kprobe, tracepoint, cgroup")
             }
             draft.config.probe = selection
         },
@@ -101,7 +101,7 @@ public enum ConfigKeys {
         .key("kubelet_log_root", String.self, example: "/var/log",
              "The kubelet's log directory (read-only is enough): pod and container names come from its pods/ and containers/.") {
             draft, value throws(ConfigError) in
-            guard value.hasPrefix("/") else { throw ConfigError(key: "kubelet_log_root", "must be an absolute path, got '\(value)'") }
+            guard value.hasPrefix("/") else { throw ConfigError(key: "kubelet_log_root", "must be an absolute path, got '\(ConfigError.excerpt(value))'") }
             draft.config.kubeletLogRoot = value
         },
     ]
@@ -175,7 +175,7 @@ public enum ConfigKeys {
              "A file section turns the file sink on unless this says false.") { draft, value in draft.fileEnabled = value },
         .key("sinks.file.path", String.self, example: "/var/log/bindsnoop/bind.ndjson",
              "The active file, plain NDJSON (absolute); rotated files sit beside it.") { draft, value throws(ConfigError) in
-            guard value.hasPrefix("/") else { throw ConfigError(key: "sinks.file.path", "must be an absolute path, got '\(value)'") }
+            guard value.hasPrefix("/") else { throw ConfigError(key: "sinks.file.path", "must be an absolute path, got '\(ConfigError.excerpt(value))'") }
             draft.file!.path = value
         },
         .key("sinks.file.max_size", ByteCount.self, example: "64MiB",
@@ -210,7 +210,7 @@ public enum ConfigKeys {
         .key("sinks.file.mode", String.self, example: "\"0640\"",
              "New files get this mode (others may never write).") { draft, value throws(ConfigError) in
             guard let bits = UInt32(value, radix: 8), bits & ~0o666 == 0 else {
-                throw ConfigError(key: "sinks.file.mode", "'\(value)' is not an octal file mode without execute bits, e.g. \"0640\"")
+                throw ConfigError(key: "sinks.file.mode", "'\(ConfigError.excerpt(value))' is not an octal file mode without execute bits, e.g. \"0640\"")
             }
             guard bits & 0o002 == 0 else { throw ConfigError(key: "sinks.file.mode", "must not let others write, got \(value)") }
             draft.file!.mode = bits
@@ -223,7 +223,7 @@ public enum ConfigKeys {
              "A unix section turns the socket sink on unless this says false.") { draft, value in draft.unixEnabled = value },
         .key("sinks.unix.path", String.self, example: "/run/vector/bindsnoop.sock",
              "The forwarder's socket (absolute): it listens, bindsnoop connects.") { draft, value throws(ConfigError) in
-            guard value.hasPrefix("/") else { throw ConfigError(key: "sinks.unix.path", "must be an absolute path, got '\(value)'") }
+            guard value.hasPrefix("/") else { throw ConfigError(key: "sinks.unix.path", "must be an absolute path, got '\(ConfigError.excerpt(value))'") }
             guard value.utf8.count < 108 else { throw ConfigError(key: "sinks.unix.path", "is longer than a socket path may be (107 bytes)") }
             draft.unix!.path = value
         },

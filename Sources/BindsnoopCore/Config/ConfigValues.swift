@@ -12,9 +12,9 @@ struct ByteCount: Decodable, Equatable, Sendable, CustomStringConvertible {
             return
         }
         let text = try container.decode(String.self)
-        guard !text.hasPrefix("-") else { throw container.invalid("must not be negative, got \(text)") }
+        guard !text.hasPrefix("-") else { throw container.invalid("must not be negative, got \(ConfigError.excerpt(text))") }
         guard let parsed = parseByteSize(text) else {
-            throw container.invalid("'\(text)' is not a size: write e.g. 64MiB, 512KiB, 1G or a number of bytes")
+            throw container.invalid("'\(ConfigError.excerpt(text))' is not a size: write e.g. 64MiB, 512KiB, 1G or a number of bytes")
         }
         bytes = parsed
     }
@@ -35,7 +35,7 @@ struct Seconds: Decodable, Equatable, Sendable {
         }
         let text = try container.decode(String.self)
         guard let parsed = parseDuration(text) else {
-            throw container.invalid("'\(text)' is not a duration: write e.g. 30s, 15m, 1h or a number of seconds")
+            throw container.invalid("'\(ConfigError.excerpt(text))' is not a duration: write e.g. 30s, 15m, 1h or a number of seconds")
         }
         value = parsed
     }
@@ -55,7 +55,7 @@ struct SecondsOrOff: Decodable, Equatable, Sendable {
         let text = try container.decode(String.self)
         if text == "off" || text == "0" { return }
         guard let parsed = parseDuration(text) else {
-            throw container.invalid("'\(text)' is not a duration: write e.g. 60s, 5m, or 0 (off)")
+            throw container.invalid("'\(ConfigError.excerpt(text))' is not a duration: write e.g. 60s, 5m, or 0 (off)")
         }
         value = parsed
     }
@@ -71,7 +71,7 @@ struct RatePerSecond: Decodable, Equatable, Sendable {
         if let number = try? container.decode(Int64.self) { text = String(number) } else { text = try container.decode(String.self) }
         let number = text.hasSuffix("/s") ? String(text.dropLast(2)) : text
         guard let parsed = UInt32(number.trimmingCharacters(in: .whitespaces)), parsed > 0 else {
-            throw container.invalid("'\(text)' is not a rate: write events per second per process, e.g. 100/s")
+            throw container.invalid("'\(ConfigError.excerpt(text))' is not a rate: write events per second per process, e.g. 100/s")
         }
         value = parsed
     }
@@ -88,7 +88,7 @@ public struct ListenAddress: Decodable, Equatable, Sendable, CustomStringConvert
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
         guard let parsed = Self(parsing: text) else {
-            throw container.invalid("'\(text)' is not HOST:PORT: write e.g. 127.0.0.1:9464, [::1]:9464 or :9464 (every address)")
+            throw container.invalid("'\(ConfigError.excerpt(text))' is not HOST:PORT: write e.g. 127.0.0.1:9464, [::1]:9464 or :9464 (every address)")
         }
         self = parsed
     }
@@ -140,7 +140,7 @@ struct PortListValue: Decodable, Equatable {
             let text = try container.decode(String.self)
             ports = try text.split(separator: ",", omittingEmptySubsequences: false).map { item in
                 guard let value = Int(item.trimmingCharacters(in: .whitespaces)) else {
-                    throw container.invalid("'\(item)' is not a port number")
+                    throw container.invalid("'\(ConfigError.excerpt(item))' is not a port number")
                 }
                 return try Self.port(value, container)
             }

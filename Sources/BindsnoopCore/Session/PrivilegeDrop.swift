@@ -70,3 +70,30 @@ public struct PrivilegeDrop: Sendable, Equatable {
         }
     }
 }
+
+extension PrivilegeDrop {
+    /// After `apply()`, before `attached`: what the outputs will need later
+    /// (a new file at rotation, a reconnect), tried as the user now. The open
+    /// descriptors work whatever the paths allow; this finds a path the user
+    /// cannot reach before it costs events. access(2) checks the real ids,
+    /// which are the user's once dropped.
+    public func checkOutputs(_ sinks: SinkSettings, sources: (String) -> ConfigSource) throws(ConfigError) {
+        if let file = sinks.file {
+            let directory = (file.path as NSString).deletingLastPathComponent
+            let place = directory.isEmpty ? "." : directory
+            if access(place, W_OK | X_OK) != 0 {
+                throw ConfigError(source: sources("sinks.file.path"),
+                                  "\(name) (uid \(uid)) cannot create files in \(place) (\(errorName(errno))): bindsnoop writes and rotates there after --user; give the user search permission on every parent directory, or choose a directory it can reach")
+            }
+            if access(file.path, W_OK) != 0 && errno != ENOENT {
+                throw ConfigError(source: sources("sinks.file.path"),
+                                  "\(name) (uid \(uid)) cannot write \(file.path) (\(errorName(errno))): give the file to the user or remove it")
+            }
+        }
+        if let unix = sinks.unix, access(unix.path, W_OK) != 0, errno != ENOENT {
+            // ENOENT: the forwarder is not up yet (the sink waits for it); anything else will not pass on a reconnect either.
+            throw ConfigError(source: sources("sinks.unix.path"),
+                              "\(name) (uid \(uid)) may not connect to \(unix.path) (\(errorName(errno))): give the socket's group or mode to the user (and search permission on its directories), or run the forwarder's socket elsewhere")
+        }
+    }
+}

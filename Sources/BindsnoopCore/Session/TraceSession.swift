@@ -151,10 +151,15 @@ public final class TraceSession {
         reader.pointee.finish()
         try flush(reader)
         try sinks.finish()
+        // lost: in the kernel (every output missed them); dropped: lines an
+        // output could not deliver (the others did), each output's own after it.
+        let outputs = sinks.statistics
         logger.info("stopped", metadata: [
             "reason": "\(reason.rawValue)", "events": "\(reader.pointee.eventsRead)",
             "lost": "\(tracer.lostEvents())", "malformed": "\(reader.pointee.malformed)",
             "rate_limited": "\(reader.pointee.rateLimited)",
+            "dropped": "\(outputs.reduce(0) { $0 + $1.statistics.lost })",
+            "dropped_by_output": "\(outputs.map { "\($0.name):\($0.statistics.lost)" }.joined(separator: ","))",
         ])
     }
 
