@@ -95,3 +95,34 @@ import Testing
         #expect(stderr.contains("BINDSNOOP_SINKS_FILE_PATHH"))
     }
 }
+
+/// Issue 21: what `--config` may be pointed at by mistake, through the real
+/// binary: one bounded line with the true reason, exit 78, and a 50 MB file
+/// refused by its size, before it is read.
+@Suite struct ConfigFileInputTests {
+    @Test func whatIsNoConfigurationFileIsRefusedInOneBoundedLine() throws {
+        let dir = try SinkFixture.directory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let fifo = "\(dir)/fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        let huge = "\(dir)/huge.yaml"
+        // One invalid line of 50 MB, as in the issue.
+        #expect(FileManager.default.createFile(atPath: huge, contents: Data("probe: ".utf8) + Data(repeating: UInt8(ascii: "x"), count: 50 << 20)))
+        let nul = "\(dir)/nul.yaml"
+        try Data("probe: trace\u{0}point\n".utf8).write(to: URL(fileURLWithPath: nul))
+        let long = "\(dir)/long.yaml"
+        try Data(("probe: \"" + String(repeating: "y", count: 100_000) + "\"\n").utf8).write(to: URL(fileURLWithPath: long))
+        // Named by the file's path; a bad value by its key.
+        for (path, names, says) in [(dir, dir, "is a directory"), (fifo, fifo, "is a FIFO"), ("/dev/zero", "/dev/zero", "is a device"),
+                                    (huge, huge, "at most 1 MiB"), (nul, nul, "near 'probe: trace\\x00point'"),
+                                    (long, "probe", "more bytes)' is not one of auto")] {
+            let result = try run(Harness.bindsnoop, ["--config", path])
+            #expect(result.status == 78, "\(path): \(result.status) \(result.stderr)")
+            let lines = result.stderr.split(separator: "\n")
+            #expect(lines.count == 1 && lines[0].hasPrefix("bindsnoop: error: \(names): "), "\(path): \(result.stderr.prefix(1000))")
+            #expect(result.stderr.contains(says), "\(path): \(result.stderr.prefix(1000))")
+            #expect(result.stderr.utf8.count < 600, "\(path): \(result.stderr.utf8.count) bytes")
+            #expect(!result.stderr.dropLast().unicodeScalars.contains { $0.value < 0x20 || $0.value == 0x7F }, "\(path): control bytes")
+        }
+    }
+}

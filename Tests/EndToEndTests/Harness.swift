@@ -143,6 +143,29 @@ func listeningSocket() throws -> (fd: Int32, port: UInt16) {
     return (fd, UInt16(bigEndian: address.sin_port))
 }
 
+/// A TCP port free right now on 127.0.0.1 (the kernel's choice, released).
+func freePort() throws -> UInt16 {
+    let (fd, port) = try listeningSocket()
+    close(fd)
+    return port
+}
+
+/// GET with curl: the status and the body.
+func get(_ url: String) throws -> (status: Int, body: String) {
+    let result = try run(URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "-m", "5", "-w", "\n%{http_code}", url])
+    let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
+    return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
+}
+
+func waitFor(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
+    let deadline = Date().addingTimeInterval(seconds)
+    while Date() < deadline {
+        if try condition() { return true }
+        usleep(200_000)
+    }
+    return try condition()
+}
+
 extension Process {
     /// Starts it with no signal blocked. Test threads block signals (the
     /// runner's, and SignalWatcher's when bindsnoop's code runs in-process),

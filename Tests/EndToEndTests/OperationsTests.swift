@@ -5,29 +5,6 @@ import Testing
 /// Prometheus server scrapes the endpoint, `promtool` checks the
 /// exposition, heartbeats and rate-limit records arrive in the stream.
 @Suite struct OperationsTests {
-    /// A TCP port free right now on 127.0.0.1 (the kernel's choice, released).
-    private func freePort() throws -> UInt16 {
-        let (fd, port) = try listeningSocket()
-        close(fd)
-        return port
-    }
-
-    /// GET with curl: the status and the body.
-    private func get(_ url: String) throws -> (status: Int, body: String) {
-        let result = try run(URL(fileURLWithPath: "/usr/bin/curl"), ["-s", "-m", "5", "-w", "\n%{http_code}", url])
-        let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false)
-        return (Int(lines.last ?? "") ?? 0, lines.dropLast().joined(separator: "\n"))
-    }
-
-    private func waitFor(_ seconds: Double, _ condition: () throws -> Bool) rethrows -> Bool {
-        let deadline = Date().addingTimeInterval(seconds)
-        while Date() < deadline {
-            if try condition() { return true }
-            usleep(200_000)
-        }
-        return try condition()
-    }
-
     /// Prometheus scrapes bindsnoop: the target is up and
     /// bindsnoop_events_read_total moves with real binds; the exposition
     /// passes `promtool check metrics`; /healthz answers 200.

@@ -58,4 +58,42 @@ import Testing
             #expect(result.stderr.split(separator: "\n").count == 1)
         }
     }
+
+    /// Issue 21: what the outputs will need after --user is tried as the user
+    /// before `attached`: a file directory inside a root-only parent, a socket
+    /// the user may not connect to. Exit 78, one line naming the key.
+    @Test(.root, arguments: ["file", "unix"])
+    func anOutputTheUserCannotReachIsRefusedAtStart(sink: String) throws {
+        let directory = Harness.temporaryFile("unreachable")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false,
+                                                attributes: [.posixPermissions: 0o755])
+        defer { try? FileManager.default.removeItem(at: directory) }
+        var listener: Process?
+        defer { listener?.stop() }
+        let section: String
+        if sink == "file" {
+            let parent = directory.path + "/root-only"
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: false, attributes: [.posixPermissions: 0o700])
+            section = "file: {path: \(parent)/logs/bind.ndjson}"
+        } else {
+            // A forwarder's socket only root may connect to (mode 0600, root's).
+            let socket = directory.path + "/forwarder.sock"
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+            process.arguments = ["-c", "import os, socket, sys, time; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); os.chmod(sys.argv[1], 0o600); s.listen(); time.sleep(60)", socket]
+            try process.runUnmasked()
+            listener = process
+            #expect(waitFor(5) { FileManager.default.fileExists(atPath: socket) })
+            section = "unix: {path: \(socket)}"
+        }
+        let config = directory.path + "/bindsnoop.yaml"
+        try "sinks:\n  \(section)\n".write(toFile: config, atomically: true, encoding: .utf8)
+        let tracer = try Tracer(["--config", config, "--user", "nobody"], expectAttached: false)
+        #expect(tracer.waitForExit() == 78, "\(tracer.stderr)")
+        let errors = tracer.stderr.split(separator: "\n").filter { $0.contains("error:") }
+        #expect(errors.count == 1, "\(tracer.stderr)")
+        #expect(errors.first?.contains("error: sinks.\(sink).path: nobody (uid 65534)") == true, "\(tracer.stderr)")
+        #expect(errors.first?.contains("EACCES") == true, "\(tracer.stderr)")
+        #expect(StatusLine.attached(in: tracer.stderr) == nil, "refused before attached: \(tracer.stderr)")
+    }
 }

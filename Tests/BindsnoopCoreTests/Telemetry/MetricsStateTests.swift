@@ -88,7 +88,7 @@ import Testing
         var unix = SinkStatistics()
         unix.lines = 40
         unix.dropped = ["buffer_full": 60]
-        unix.problem = SinkProblem("the forwarder at /run/f.sock has read nothing for 3 s", since: now - 3)
+        unix.problem = SinkProblem("the forwarder at /run/f.sock is not reading", since: now - 3)
         t.sinks.append(("unix", unix))
         state.publish(t)
         let exposition = state.metrics()

@@ -213,23 +213,20 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
         size += UInt64(kept)
         counters.lines += UInt64(whole - first)
         counters.bytes += UInt64(kept)
-        var deleted = false
         if failure == 0 {
             var status = stat()
-            deleted = fd >= 0 && fstat(fd, &status) == 0 && status.st_nlink == 0
-            guard deleted else { return true }
+            guard fd >= 0, fstat(fd, &status) == 0, status.st_nlink == 0 else { return true }
             // The file (or its directory) was deleted: these lines went
             // nowhere a reader can see. Write them again where the path is now.
             logger.warning("the active file was deleted: starting it again", metadata: ["path": "\(activePath)"])
             counters.lines -= UInt64(end - first)
             counters.bytes -= UInt64(written)
             closeActive()
-            whole = first
-            failure = ENOENT
+            if try attempt({ () throws(SinkError) in try reopenAfterFailure() }) { return try writeLines(batch, from: first, to: end) }
+            firstUnwritten = first
+            return false
         }
         try fail(.failed(sink: name, errno: failure))
-        if deleted, outage != nil { try resume(now: true) }
-        if deleted, outage == nil { return try writeLines(batch, from: first, to: end) }
         firstUnwritten = whole
         return false
     }

@@ -73,7 +73,7 @@ public final class UnixSocketSink: ScheduledSink {
     private func problem(now: Double) -> SinkProblem? {
         if let unreachable { return unreachable }
         guard hasPending, now - lastProgress >= Self.stalledAfter else { return nil }
-        return SinkProblem("the forwarder at \(settings.path) has read nothing for \(Int(now - lastProgress)) s; \(bufferedBytes) of \(settings.buffer) bytes buffered",
+        return SinkProblem("the forwarder at \(settings.path) is not reading; \(bufferedBytes) of \(settings.buffer) bytes buffered",
                            since: lastProgress)
     }
 
