@@ -44,6 +44,16 @@ extension SinkTests {
                 .flatMap { Double($0.split(separator: " ").last!) }
         }
 
+        /// /healthz once it answers 503 (within 15 s: a sink is named after 5 s without delivering).
+        private func unhealthy(_ port: UInt16, sourceLocation: SourceLocation = #_sourceLocation) throws -> (status: Int, body: String) {
+            var health = (status: 0, body: "")
+            #expect(try waitFor(15) {
+                health = try get("http://127.0.0.1:\(port)/healthz")
+                return health.status == 503
+            }, "\(health)", sourceLocation: sourceLocation)
+            return health
+        }
+
         /// The file sink on a 4 MiB tmpfs filled mid-storm, stdout beside it:
         /// stdout gets every event; the file keeps whole lines up to the
         /// failure; /healthz names the file after 5 s; once space is freed the
@@ -74,11 +84,7 @@ extension SinkTests {
             let free = Int(space.f_bavail) * Int(space.f_frsize)
             #expect(FileManager.default.createFile(atPath: "\(fs)/ballast", contents: Data(count: max(0, free - (100 << 10)))))
             try binds(20_000)
-            var health = (status: 0, body: "")
-            #expect(try waitFor(15) {
-                health = try get("http://127.0.0.1:\(port)/healthz")
-                return health.status == 503
-            }, "\(health)")
+            let health = try unhealthy(port)
             #expect(health.body.hasPrefix("sink file not delivering for ") && health.body.contains("ENOSPC"), "\(health.body)")
             #expect(try metric(port, #"bindsnoop_sink_up{sink="file"}"#) == 0)
             #expect(try get("http://127.0.0.1:\(port)/livez").status == 200, "tracing goes on")
@@ -205,11 +211,7 @@ extension SinkTests {
             let started = Date()
             try binds(50_000)
             let storm = Date().timeIntervalSince(started)
-            var health = (status: 0, body: "")
-            #expect(try waitFor(15) {
-                health = try get("http://127.0.0.1:\(port)/healthz")
-                return health.status == 503
-            }, "\(health)")
+            let health = try unhealthy(port)
             #expect(health.body.hasPrefix("sink unix not delivering for ") && health.body.contains("is not reading"), "\(health.body)")
             #expect(try metric(port, #"bindsnoop_sink_up{sink="unix"}"#) == 0)
             #expect(try metric(port, #"bindsnoop_events_read_total"#) ?? 0 >= 50_000, "the reader kept draining the ring buffer")
