@@ -41,6 +41,10 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
     private let pathSource: ConfigSource
     /// Set while the file cannot be written.
     private var outage: Outage?
+    /// The outage just ended by its record, until a line follows the record:
+    /// a file that takes the short record and not the next line takes the
+    /// record back and stays in that outage (one record per gap, not one per try).
+    private var resumed: (outage: Outage, offset: UInt64, recordBytes: UInt64)?
 
     /// What the sink missed since its writes began to fail, and when it tries again.
     private struct Outage {
@@ -50,9 +54,16 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
         var missed = LossTally()
         var nextAttempt: Double
         var backoff = RotatingFileSink.initialBackoff
+
+        mutating func retryLater(now: Double) {
+            nextAttempt = now + backoff
+            backoff = min(backoff * 2, RotatingFileSink.maximumBackoff)
+        }
     }
 
     static let initialBackoff = 0.1
+    /// Free bytes the filesystem must have before a sink stopped by ENOSPC writes again.
+    static let spaceToResume: UInt64 = 64 << 10
     static let maximumBackoff = 5.0
 
     /// `metrics`: writes the in-band record of what an outage missed.
@@ -152,6 +163,7 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
     /// the end: one last try, then what it missed is logged.
     public func flush() throws(SinkError) {
         if outage != nil { try resume(now: true) }
+        confirmResumed()  // the end: a record with no line after it stays
         if let outage {
             var metadata: Logger.Metadata = ["path": "\(activePath)", "events": "\(outage.missed.count)", "reason": "\(outage.reason)"]
             if let range = outage.missed.range {
@@ -214,6 +226,7 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
         counters.lines += UInt64(whole - first)
         counters.bytes += UInt64(kept)
         if failure == 0 {
+            confirmResumed()
             var status = stat()
             guard fd >= 0, fstat(fd, &status) == 0, status.st_nlink == 0 else { return true }
             // The file (or its directory) was deleted: these lines went
@@ -226,9 +239,27 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
             firstUnwritten = first
             return false
         }
-        try fail(.failed(sink: name, errno: failure))
+        if whole > first { confirmResumed() }
         firstUnwritten = whole
+        if whole == first, let back = resumed, fd >= 0, ftruncate(fd, off_t(back.offset)) == 0 {
+            // Nothing after the record: it is taken back, the outage goes on.
+            resumed = nil
+            size = back.offset
+            counters.bytes -= back.recordBytes
+            var outage = back.outage
+            outage.retryLater(now: monotonicSeconds())
+            self.outage = outage
+            return false
+        }
+        try fail(.failed(sink: name, errno: failure))
         return false
+    }
+
+    /// A line landed after the outage's record: the record stays.
+    private func confirmResumed() {
+        guard let back = resumed else { return }
+        resumed = nil
+        announceResumed(back.outage)
     }
 
     /// Whether the descriptor being written is the file at `activePath`.
@@ -290,28 +321,44 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
         guard var outage else { return }
         let now = monotonicSeconds()
         guard force || now >= outage.nextAttempt else { return }
-        do {
+        do throws(SinkError) {
             if fd < 0 || !activeFileIsAtItsPath() {
                 closeActive()
                 try reopenAfterFailure()
             }
-            if !outage.missed.isEmpty { try writeMissedRecord(outage) }
+            // A full filesystem that has room for the record and not much
+            // more is still full: waiting beats a record per retry.
+            var space = statvfs()
+            if outage.reason == "ENOSPC", fstatvfs(fd, &space) == 0,
+               UInt64(space.f_bavail) * UInt64(space.f_frsize) < Self.spaceToResume {
+                throw SinkError.failed(sink: name, errno: ENOSPC)
+            }
+            if !outage.missed.isEmpty {
+                let offset = size
+                try writeMissedRecord(outage)
+                resumed = (outage, offset, size - offset)
+            }
         } catch {
             if settings.onError == .stop { throw error }
             outage.problem.reason = "cannot write \(activePath): \(Self.describe(error))"
-            outage.nextAttempt = now + outage.backoff
-            outage.backoff = min(outage.backoff * 2, Self.maximumBackoff)
+            outage.retryLater(now: now)
             self.outage = outage
             return
         }
+        self.outage = nil
+        if resumed == nil { announceResumed(outage) }
+    }
+
+    /// Says once that the file is written again (after the first line that
+    /// follows the outage's record, or at once when nothing was missed).
+    private func announceResumed(_ outage: Outage) {
         var metadata: Logger.Metadata = ["path": "\(activePath)", "missed": "\(outage.missed.count)",
-                                         "seconds": "\(Int(now - outage.problem.since))"]
+                                         "seconds": "\(Int(monotonicSeconds() - outage.problem.since))"]
         if let range = outage.missed.range {
             metadata["first_sequence"] = "\(range.lowerBound)"
             metadata["last_sequence"] = "\(range.upperBound)"
         }
         logger.info("writing again", metadata: metadata)
-        self.outage = nil
     }
 
     /// The directory (recreated if it is gone, checked as at start), the
@@ -351,6 +398,7 @@ public final class RotatingFileSink: ScheduledSink, FileOwningSink {
     }
 
     private func rotate() throws(SinkError) {
+        confirmResumed()  // the record stays in the file it ends
         if fd >= 0 {
             // The file is handed to the compressor and the tailers complete, or not at all.
             let synced = fsync(fd) == 0 ? 0 : errno
