@@ -31,7 +31,10 @@ extension SinkTests {
             for round in 1...12 {
                 _ = try run(Harness.bindgen, ["--count", "100", "--quiet"])
                 usleep(100_000)
-                if round % 3 == 0 { try syslog.restart() }
+                if round % 3 == 0 {
+                    syslog.waitUntilCaughtUp(lines: 100 * round)
+                    try syslog.restart()
+                }
             }
             _ = try run(Harness.bindgen, ["--count", "100", "--quiet"])
             #expect(tracer.stop(signal: SIGTERM) == 0)
@@ -48,7 +51,9 @@ extension SinkTests {
 
         /// Issue 13's check: syslog-ng stopped and started again 10 times (0.5 to
         /// 2 s down) during a paced storm of more than 50 000 binds. Graceful
-        /// stops: every event arrives (or is reported lost in-band), with at most
+        /// stops (once syslog-ng has written what it read, which it would
+        /// otherwise drop: `SyslogNg.waitUntilCaughtUp`; the binds go on while
+        /// it is down): every event arrives (or is reported lost in-band), with at most
         /// 1% sent twice, and no broken line. kill -9: figures only, for the
         /// README (a receiver killed mid-stream loses what it had read but not
         /// written, which no sender can know). Datagrams: the same, one per event.
@@ -68,7 +73,13 @@ extension SinkTests {
                     try binds(500)
                     usleep(40_000)
                 }
-                if killNine { syslog.kill() } else { syslog.stop() }
+                if killNine {
+                    syslog.kill()
+                } else {
+                    // Stopped with what it read written (see waitUntilCaughtUp).
+                    syslog.waitUntilCaughtUp(lines: made)
+                    syslog.stop()
+                }
                 let until = Date().addingTimeInterval(0.5 + 1.5 * Double(restart) / 9)
                 while Date() < until {
                     try binds(200)
