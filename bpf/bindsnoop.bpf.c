@@ -37,6 +37,7 @@
 #include "bindsnoop.h"
 #include "kernel_types.bpf.h"
 #include "read_kernel.bpf.h"
+#include "read_identity.bpf.h"
 
 #define SOCKADDR_MAX 28 /* sizeof(struct sockaddr_in6) */
 #define SOCKADDR_ROOM 32 /* the next power of two, so that len & 31 always fits */
@@ -84,6 +85,22 @@ struct {
 	__type(key, __u64);
 	__type(value, struct bind_event);
 } requested SEC(".maps");
+
+/* Processes whose identity (struct process_identity) was sent: by tgid,
+ * the start time and the mm it had then, so that a reused pid or an exec
+ * sends it again. LRU: a process forgotten here is sent again at its next
+ * bind, which user space takes as a fresh copy. */
+struct identity_key_value {
+	__u64 start_ns;
+	__u64 mm;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 8192);
+	__type(key, __u32);
+	__type(value, struct identity_key_value);
+} identities_sent SEC(".maps");
 
 /* The self-check's slots (enum bindsnoop_self_check_slot): 1 once the
  * program has run for one of bindsnoop's own binds. Mapped by user space,
@@ -340,6 +357,7 @@ static __always_inline int on_cgroup_bind(__u32 slot, struct bpf_sock_addr *ctx,
 		fill_task_helpers(&e, pid_tgid);
 	e.boot_ns = bpf_ktime_get_boot_ns();
 	e.probe = BINDSNOOP_PROBE_CGROUP;
+	send_identity_once(e.pid, e.start_ns, e.boot_ns);
 	e.requested_family = ctx->user_family;
 	e.requested_port = bpf_ntohs((__u16)ctx->user_port);
 	if (v6) {

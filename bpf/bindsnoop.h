@@ -70,6 +70,7 @@ enum bindsnoop_outcome_filter {
 struct bind_event {
 	__u64 boot_ns;          /* bpf_ktime_get_boot_ns() at return */
 	__u64 cgroup_id;        /* cgroup v2 id of the binding task */
+	__u64 start_ns;         /* the process's start (group leader's start_boottime) */
 	__u32 pid;              /* tgid */
 	__u32 tid;
 	__u32 ppid;
@@ -91,6 +92,39 @@ struct bind_event {
 	__u8 bound_addr[16];
 	char comm[BINDSNOOP_COMM_LEN];        /* thread */
 	char process_comm[BINDSNOOP_COMM_LEN]; /* thread group leader */
+};
+
+/* The identity of a process, sent on the ring buffer before the first bind
+ * record of each process and exec (a record of its own size: user space
+ * tells the two kinds apart by length). Read in the kernel at bind time, so
+ * that a process that binds and exits at once still has it. */
+#define BINDSNOOP_PATH_DEPTH 32      /* path components kept, leaf first */
+#define BINDSNOOP_PATH_BYTES 2048    /* components stop once this much is used */
+#define BINDSNOOP_NAME_ROOM 256      /* NAME_MAX + 1: one component */
+#define BINDSNOOP_ARGS_BYTES 4096    /* the argument area: at most this less one byte */
+
+enum bindsnoop_identity_flags {
+	BINDSNOOP_ID_EXE_CUT = 1 << 0,      /* the path has more components than kept */
+	BINDSNOOP_ID_EXE_DELETED = 1 << 1,  /* the executable's file has no link left */
+	BINDSNOOP_ID_EXE_UNREAD = 1 << 2,   /* no executable (a kernel thread) or not readable */
+	BINDSNOOP_ID_ARGS_CUT = 1 << 3,     /* the argument area is longer than kept */
+	BINDSNOOP_ID_ARGS_UNREAD = 1 << 4,  /* the process's memory could not be read now */
+};
+
+struct process_identity {
+	__u64 start_ns;          /* start_boottime of the process (group leader) */
+	__u64 parent_start_ns;   /* the same of the parent process (real_parent's leader) */
+	__u32 pid;               /* tgid */
+	__u32 parent_pid;
+	__u32 flags;             /* enum bindsnoop_identity_flags */
+	__u16 path_depth;        /* components in path_names */
+	__u16 path_bytes;        /* bytes of path_names used */
+	__u16 args_len;          /* bytes in args */
+	__u16 reserved;
+	__u16 name_len[BINDSNOOP_PATH_DEPTH]; /* each component's length, leaf first */
+	char parent_comm[BINDSNOOP_COMM_LEN];
+	char path_names[BINDSNOOP_PATH_BYTES + BINDSNOOP_NAME_ROOM]; /* components, NUL after each */
+	char args[BINDSNOOP_ARGS_BYTES]; /* mm->arg_start.., NUL after each argument */
 };
 
 /* Filters set by user space before load; the verifier prunes what is off. */

@@ -73,6 +73,39 @@ struct socket {
 
 struct inode {
 	unsigned short i_mode;
+	unsigned int i_nlink;
+} __attribute__((preserve_access_index));
+
+/* A path's walk up to the task's root: dentries, and mounts where a
+ * dentry is its mount's root (struct mount, which embeds the vfsmount,
+ * from fs/mount.h). */
+struct qstr {
+	__u32 len;
+	const unsigned char *name;
+} __attribute__((preserve_access_index));
+
+struct dentry {
+	struct dentry *d_parent;
+	struct qstr d_name;
+} __attribute__((preserve_access_index));
+
+struct vfsmount {
+	struct dentry *mnt_root;
+} __attribute__((preserve_access_index));
+
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+} __attribute__((preserve_access_index));
+
+struct path {
+	struct vfsmount *mnt;
+	struct dentry *dentry;
+} __attribute__((preserve_access_index));
+
+struct fs_struct {
+	struct path root;
 } __attribute__((preserve_access_index));
 
 /* The kernel allocates a socket and its inode together: SOCKET_I(). */
@@ -82,8 +115,15 @@ struct socket_alloc {
 } __attribute__((preserve_access_index));
 
 struct file {
+	struct path f_path;
 	struct inode *f_inode;
 	void *private_data;
+} __attribute__((preserve_access_index));
+
+struct mm_struct {
+	struct file *exe_file;
+	unsigned long arg_start;
+	unsigned long arg_end;
 } __attribute__((preserve_access_index));
 
 struct fdtable {
@@ -125,6 +165,9 @@ struct task_struct {
 	int tgid;
 	struct task_struct *real_parent;
 	struct task_struct *group_leader;
+	__u64 start_boottime;
+	struct mm_struct *mm;
+	struct fs_struct *fs;
 	struct files_struct *files;
 	const struct cred *cred;
 	struct css_set *cgroups;

@@ -113,6 +113,33 @@ static __always_inline __u64 wakeup_flags(__u64 now)
 	return BPF_RB_FORCE_WAKEUP;
 }
 
+/* Before the first bind record of a process (and after each exec): its
+ * identity, read now. Remembered as sent only once it is on the ring
+ * buffer: a record that found no room is tried again at the next bind (the
+ * bind record itself tells user space the process's start, so that a
+ * missing identity is never taken from another process). */
+/* A global function: the verifier checks it once, on its own, and not
+ * again for each state of the caller (its bounded walk of a path, inlined,
+ * multiplied the bind programs' states past the verifier's limit). Its
+ * arguments are scalars, as kernels before 5.12 require. */
+__noinline int send_identity_once(__u32 tgid, __u64 start_ns, __u64 now)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct identity_key_value seen = { .start_ns = start_ns, .mm = (__u64)BPF_CORE_READ(task, mm) };
+	struct identity_key_value *known = bpf_map_lookup_elem(&identities_sent, &tgid);
+	struct process_identity *id;
+
+	if (known && known->start_ns == seen.start_ns && known->mm == seen.mm)
+		return 0;
+	id = bpf_ringbuf_reserve(&events, sizeof(*id), 0);
+	if (!id)
+		return 0;
+	read_identity(id, task, tgid, start_ns);
+	bpf_ringbuf_submit(id, wakeup_flags(now));
+	bpf_map_update_elem(&identities_sent, &tgid, &seen, BPF_ANY);
+	return 1;
+}
+
 /* One record for a bind() on the IPv4/IPv6 socket in v; task is
  * current_task_btf(); direct: v->sk is a typed pointer (bpf_rdonly_cast). */
 static __always_inline void emit(__u64 pid_tgid, struct sock_view *v, const struct pending_bind *p, int ret,
@@ -120,6 +147,7 @@ static __always_inline void emit(__u64 pid_tgid, struct sock_view *v, const stru
 {
 	__u16 requested_family = 0, requested_port = 0;
 	struct bind_event *e;
+	__u64 now, start_ns;
 
 	if (!outcome_selected(ret))
 		return;
@@ -131,12 +159,16 @@ static __always_inline void emit(__u64 pid_tgid, struct sock_view *v, const stru
 	if (config.port_count && !port_selected(requested_port, bound_port(v, direct, config.field_by_field)))
 		return;
 
+	now = bpf_ktime_get_boot_ns();
+	start_ns = task ? task->group_leader->start_boottime
+			: BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), group_leader, start_boottime);
+	send_identity_once(pid_tgid >> 32, start_ns, now);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_lost();
 		return;
 	}
-	e->boot_ns = bpf_ktime_get_boot_ns();
+	e->boot_ns = now;
 	e->ret = ret;
 	e->options = 0;
 	fill_socket(e, v, direct, config.field_by_field);

@@ -18,7 +18,7 @@ public struct EventEncoder {
     }
 
     /// One line for `record`, which returned at `unixNanoseconds`.
-    public mutating func encode(_ record: BindRecord, at unixNanoseconds: Int64, sequence: UInt64,
+    public mutating func encode(_ record: BindRecord, at unixNanoseconds: Int64, sequence: UInt64, clock: WallClock,
                                 enrichment: inout Enrichment, into out: inout OutputBuffer) {
         let e = record.raw
         out.append("{\"@timestamp\":\"")
@@ -34,16 +34,22 @@ public struct EventEncoder {
                                    sequence: sequence, host: host)
         }
 
+        let identity = record.withProcessName {
+            enrichment.processes.fragments(pid: e.pid, startNanoseconds: e.start_ns, name: $0, clock: clock)
+        }
         out.append(",\"process\":{\"pid\":")
         out.append(decimal: UInt64(e.pid))
         out.append(",\"name\":\"")
         record.withProcessName { out.appendJSONStringContents($0) }
-        out.append("\",\"thread\":{\"id\":")
+        out.append("\"")
+        out.append(contentsOf: identity.process)
+        out.append(",\"thread\":{\"id\":")
         out.append(decimal: UInt64(e.tid))
         out.append(",\"name\":\"")
         record.withThreadName { out.appendJSONStringContents($0) }
         out.append("\"},\"parent\":{\"pid\":")
         out.append(decimal: UInt64(e.ppid))
+        out.append(contentsOf: identity.parent)
         out.append("},\"user\":{\"id\":\"")
         out.append(decimal: UInt64(e.uid))
         out.append("\"},\"group\":{\"id\":\"")
@@ -65,14 +71,15 @@ public struct EventEncoder {
             out.append(decimal: UInt64(e.bound_port))
             out.append("}")
         }
-        encodeBind(record, interfaces: &enrichment.interfaces, into: &out)
+        encodeBind(record, identity: identity.bind, interfaces: &enrichment.interfaces, into: &out)
         if let errno = record.errno {
             encodeError(errno, into: &out)
         }
         out.append("}\n")
     }
 
-    private mutating func encodeBind(_ record: BindRecord, interfaces: inout InterfaceNames, into out: inout OutputBuffer) {
+    private mutating func encodeBind(_ record: BindRecord, identity: [UInt8], interfaces: inout InterfaceNames,
+                                     into out: inout OutputBuffer) {
         let e = record.raw
         out.append(",\"bind\":{\"probe\":\"")
         switch record.probe {
@@ -123,6 +130,7 @@ public struct EventEncoder {
         out.append(decimal: e.cgroup_id)
         out.append(",\"netns\":")
         out.append(decimal: UInt64(e.netns))
+        out.append(contentsOf: identity)
         out.append("}")
     }
 

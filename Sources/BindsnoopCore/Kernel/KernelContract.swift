@@ -15,13 +15,15 @@ enum KernelContract {
     static let requestedMap = "requested"
     /// The self-check's slots, one per program (`SelfCheck`).
     static let selfChecksMap = "self_checks"
+    /// The processes whose identity record was sent (LRU, by tgid).
+    static let identitiesSentMap = "identities_sent"
     /// The cgroup of `--cgroup`.
     static let cgroupFilterMap = "cgroup_filter"
     /// `const volatile struct bindsnoop_config config`, in `.rodata`.
     static let configVariable = "config"
     static let rodataSection = ".rodata"
 
-    static var maps: [String] { [eventsMap, lostMap, pendingMap, requestedMap, selfChecksMap, cgroupFilterMap] }
+    static var maps: [String] { [eventsMap, lostMap, pendingMap, requestedMap, selfChecksMap, cgroupFilterMap, identitiesSentMap] }
 
     /// The cgroup hooks: the cgroup mode's programs, also run beside the tracepoint.
     static var cgroupHookPrograms: [String] { ProbeMode.cgroup.programSets[0] }

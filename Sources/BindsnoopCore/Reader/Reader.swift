@@ -26,7 +26,7 @@ public struct Reader: ~Copyable {
     private var sequence: UInt64 = 0
     /// Records decoded (in `--count` mode: counted, not written).
     public private(set) var eventsRead: UInt64 = 0
-    /// Samples that were not one bind record.
+    /// Samples that were neither a bind record nor a process's identity.
     public private(set) var malformed: UInt64 = 0
     /// `--rate-limit`: nil when off.
     private var rateLimiter: RateLimiter?
@@ -62,7 +62,7 @@ public struct Reader: ~Copyable {
     public mutating func handle(_ sample: UnsafeRawBufferPointer) -> Int32 {
         if reachedMaxEvents { return Self.stopConsuming }
         guard let record = BindRecord(bytes: sample) else {
-            malformed += 1
+            if !enrichment.processes.store(record: sample, clock: clock) { malformed += 1 }
             return 0
         }
         eventsRead += 1
@@ -73,7 +73,7 @@ public struct Reader: ~Copyable {
         case .json:
             sequence += 1
             events.encode(record, at: clock.unixNanoseconds(bootNanoseconds: record.raw.boot_ns), sequence: sequence,
-                          enrichment: &enrichment, into: &lines.bytes)
+                          clock: clock, enrichment: &enrichment, into: &lines.bytes)
             lines.endLine(sequence)
         case .table:
             sequence += 1

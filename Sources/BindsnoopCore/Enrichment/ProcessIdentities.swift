@@ -1,0 +1,288 @@
+import CBindsnoop
+import Crypto
+import Glibc
+
+/// The identity of each process that binds, by pid, as encoded fragments
+/// that an event pastes: the kernel sends it once per process and exec
+/// (`struct process_identity`), before that process's first bind record;
+/// every bind record carries the process's start, so an answer is used
+/// only for the very process it describes. A bind whose process has no
+/// kernel record here (the kernel's record found no room, or this cache
+/// forgot it) gets one read from `/proc`, marked as read late, if the pid
+/// still names the process that bound; else only what the bind record
+/// itself tells (start, entity id), marked `none`. Bounded by entries and by
+/// bytes: the oldest are forgotten first (a later bind of theirs reads `/proc`).
+public struct ProcessIdentities {
+    /// What an event pastes: inside `process`, inside `process.parent`, inside `bind`.
+    public struct Fragments: Sendable {
+        public var process: [UInt8]
+        public var parent: [UInt8]
+        public var bind: [UInt8]
+        var byteCount: Int { process.count + parent.count + bind.count }
+    }
+
+    private struct Entry {
+        var startNanoseconds: UInt64
+        var fragments: Fragments
+        var serial: UInt64
+    }
+
+    public static let defaultCapacity = 16_384
+    public static let defaultByteBudget = 16 << 20
+
+    private let hostID: String
+    private let bootID: String
+    private let ticksPerSecond: UInt64
+    private let procRoot: String
+    private let capacity: Int
+    private let byteBudget: Int
+    private var entries: [UInt32: Entry] = [:]
+    private var order: [(pid: UInt32, serial: UInt64)] = []
+    private var orderHead = 0
+    private var serial: UInt64 = 0
+    private var bytes = 0
+    /// Binds answered from `/proc` (late), and binds with no identity at all.
+    public private(set) var readLate: UInt64 = 0
+    public private(set) var unavailable: UInt64 = 0
+
+    public init(host: HostMetadata, procRoot: String = "/proc", capacity: Int = defaultCapacity,
+                byteBudget: Int = defaultByteBudget) {
+        hostID = host.machineID ?? ""
+        bootID = host.bootID ?? ""
+        ticksPerSecond = UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
+        self.procRoot = procRoot
+        self.capacity = max(capacity, 1)
+        self.byteBudget = byteBudget
+    }
+
+    /// Entries held, and the bytes of their fragments.
+    public var count: Int { entries.count }
+    public var byteCount: Int { bytes }
+
+    /// The kernel's record of a process (a ring-buffer sample of its size);
+    /// false if the sample is not one.
+    public mutating func store(record sample: UnsafeRawBufferPointer, clock: WallClock) -> Bool {
+        guard let identity = ProcessIdentity(record: sample, ticksPerSecond: ticksPerSecond) else { return false }
+        store(identity, clock: clock)
+        return true
+    }
+
+    public mutating func store(_ identity: ProcessIdentity, clock: WallClock) {
+        insert(pid: identity.pid, start: identity.startNanoseconds, fragments: encode(identity, clock: clock))
+    }
+
+    /// The fragments for the process `pid` that started at `startNanoseconds`
+    /// and was called `name` (its comm) when it bound.
+    public mutating func fragments(pid: UInt32, startNanoseconds: UInt64, name: UnsafeRawBufferPointer,
+                                   clock: WallClock) -> Fragments {
+        if let entry = entries[pid], entry.startNanoseconds == startNanoseconds { return entry.fragments }
+        let fragments: Fragments
+        if let identity = readProc(pid: pid, startNanoseconds: startNanoseconds, name: Array(name)) {
+            readLate += 1
+            fragments = encode(identity, clock: clock)
+        } else {
+            unavailable += 1
+            fragments = encodeUnavailable(pid: pid, startNanoseconds: startNanoseconds, clock: clock)
+        }
+        insert(pid: pid, start: startNanoseconds, fragments: fragments)
+        return fragments
+    }
+
+    // MARK: - The entity id
+
+    /// 128 bits of SHA-256 over `host id:boot id:pid:start ticks`, in hex
+    /// (README, "Process identity"): what anyone computes later from
+    /// `/etc/machine-id`, `/proc/sys/kernel/random/boot_id` and field 22 of
+    /// `/proc/PID/stat`.
+    public func entityID(pid: UInt32, startTicks: UInt64) -> String {
+        let digest = SHA256.hash(data: Array("\(hostID):\(bootID):\(pid):\(startTicks)".utf8))
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        var text: [UInt8] = []
+        text.reserveCapacity(32)
+        for byte in digest.prefix(16) {
+            text.append(hex[Int(byte >> 4)])
+            text.append(hex[Int(byte & 0xF)])
+        }
+        return String(decoding: text, as: UTF8.self)
+    }
+
+    // MARK: - Encoding
+
+    private func encode(_ identity: ProcessIdentity, clock: WallClock) -> Fragments {
+        var process = OutputBuffer(capacity: 1024)
+        if let executable = identity.executable {
+            process.append(",\"executable\":")
+            executable.withUnsafeBytes { process.appendJSONString($0) }
+        }
+        if let arguments = identity.arguments {
+            process.append(",\"args\":[")
+            for (i, argument) in arguments.enumerated() {
+                if i > 0 { process.append(",") }
+                argument.withUnsafeBytes { process.appendJSONString($0) }
+            }
+            process.append("],\"args_count\":")
+            process.append(decimal: UInt64(arguments.count))
+        }
+        appendStart(pid: identity.pid, startNanoseconds: identity.startNanoseconds, startTicks: identity.startTicks,
+                    clock: clock, into: &process)
+
+        var parent = OutputBuffer(capacity: 128)
+        if let name = identity.parentName, !name.isEmpty {
+            parent.append(",\"name\":")
+            name.withUnsafeBytes { parent.appendJSONString($0) }
+        }
+        if let ticks = identity.parentStartTicks, identity.parentPID > 0 {
+            parent.append(",\"entity_id\":\"")
+            parent.append(contentsOf: Array(entityID(pid: identity.parentPID, startTicks: ticks).utf8))
+            parent.append("\"")
+        }
+
+        var bind = OutputBuffer(capacity: 128)
+        bind.append(",\"identity\":{\"source\":\"")
+        bind.append(contentsOf: Array(identity.source.rawValue.utf8))
+        bind.append("\"")
+        let cut = [identity.executableCut ? "executable" : nil, identity.argumentsCut ? "args" : nil].compactMap { $0 }
+        if !cut.isEmpty {
+            bind.append(",\"truncated\":[")
+            bind.append(contentsOf: Array(cut.map { "\"\($0)\"" }.joined(separator: ",").utf8))
+            bind.append("]")
+        }
+        if identity.executableDeleted { bind.append(",\"executable_deleted\":true") }
+        bind.append("}")
+        return Fragments(process: process.bytes, parent: parent.bytes, bind: bind.bytes)
+    }
+
+    /// Only what the bind record tells: when the process started, and so its entity id.
+    private func encodeUnavailable(pid: UInt32, startNanoseconds: UInt64, clock: WallClock) -> Fragments {
+        var process = OutputBuffer(capacity: 128)
+        appendStart(pid: pid, startNanoseconds: startNanoseconds,
+                    startTicks: ProcessIdentity.ticks(nanoseconds: startNanoseconds, perSecond: ticksPerSecond),
+                    clock: clock, into: &process)
+        return Fragments(process: process.bytes, parent: [], bind: Array(",\"identity\":{\"source\":\"none\"}".utf8))
+    }
+
+    private func appendStart(pid: UInt32, startNanoseconds: UInt64, startTicks: UInt64, clock: WallClock,
+                             into out: inout OutputBuffer) {
+        out.append(",\"start\":\"")
+        RFC3339.append(unixNanoseconds: clock.unixNanoseconds(bootNanoseconds: startNanoseconds), to: &out)
+        out.append("\",\"entity_id\":\"")
+        out.append(contentsOf: Array(entityID(pid: pid, startTicks: startTicks).utf8))
+        out.append("\"")
+    }
+
+    // MARK: - The bounded cache
+
+    private mutating func insert(pid: UInt32, start: UInt64, fragments: Fragments) {
+        serial += 1
+        if let old = entries.updateValue(Entry(startNanoseconds: start, fragments: fragments, serial: serial), forKey: pid) {
+            bytes -= old.fragments.byteCount
+        }
+        bytes += fragments.byteCount
+        order.append((pid, serial))
+        while entries.count > capacity || bytes > byteBudget, orderHead < order.count {
+            let oldest = order[orderHead]
+            orderHead += 1
+            if let entry = entries[oldest.pid], entry.serial == oldest.serial {
+                entries[oldest.pid] = nil
+                bytes -= entry.fragments.byteCount
+            }
+        }
+        if orderHead > 4096 && orderHead * 2 > order.count {
+            order.removeFirst(orderHead)
+            orderHead = 0
+        }
+    }
+
+    // MARK: - /proc, late
+
+    /// The process as `/proc` shows it now, if `pid` still is the process
+    /// that started at `startNanoseconds` (its clock ticks match) and has
+    /// not exited. Its executable and arguments only if it still has the
+    /// name it bound with: an exec since (which renames it) would show
+    /// another program's. nil: nothing known but what the bind record says.
+    func readProc(pid: UInt32, startNanoseconds: UInt64, name: [UInt8]) -> ProcessIdentity? {
+        let ticks = ProcessIdentity.ticks(nanoseconds: startNanoseconds, perSecond: ticksPerSecond)
+        guard let stat = ProcStat(path: "\(procRoot)/\(pid)/stat"), stat.startTicks == ticks, stat.state != UInt8(ascii: "Z"),
+              stat.state != UInt8(ascii: "X") else { return nil }
+        var identity = ProcessIdentity(pid: pid, startNanoseconds: startNanoseconds, startTicks: ticks, executable: nil,
+                                       arguments: nil, parentPID: stat.parentPID, parentStartTicks: nil, parentName: nil,
+                                       source: .proc)
+        if let parent = ProcStat(path: "\(procRoot)/\(stat.parentPID)/stat") {
+            identity.parentStartTicks = parent.startTicks
+            identity.parentName = parent.name
+        }
+        guard stat.name == name else { return identity }
+        if var executable = readLink("\(procRoot)/\(pid)/exe") {
+            let deleted = Array(" (deleted)".utf8)
+            if executable.count > deleted.count, Array(executable.suffix(deleted.count)) == deleted {
+                executable.removeLast(deleted.count)
+                identity.executableDeleted = true
+            }
+            // As the process's own root sees it: without the path of that root here.
+            if let root = readLink("\(procRoot)/\(pid)/root"), root != Array("/".utf8),
+               executable.count > root.count, Array(executable.prefix(root.count)) == root,
+               executable[root.count] == UInt8(ascii: "/") {
+                executable.removeFirst(root.count)
+            }
+            identity.executable = executable
+        }
+        // Empty: a process that is exiting (or a kernel thread) shows no arguments.
+        if let area = readBounded("\(procRoot)/\(pid)/cmdline", limit: Int(BINDSNOOP_ARGS_BYTES) - 1), !area.bytes.isEmpty {
+            (identity.arguments, identity.argumentsCut) = ProcessIdentity.split(arguments: area.bytes, cut: area.cut)
+        }
+        // Checked again: the process may have exited, execed or been replaced while it was read.
+        guard let again = ProcStat(path: "\(procRoot)/\(pid)/stat"), again.startTicks == ticks, again.name == name,
+              again.state != UInt8(ascii: "Z") else {
+            identity.executable = nil
+            identity.arguments = nil
+            identity.executableDeleted = false
+            return identity
+        }
+        return identity
+    }
+
+    private func readLink(_ path: String) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        let n = buffer.withUnsafeMutableBytes { readlink(path, $0.baseAddress!.assumingMemoryBound(to: CChar.self), $0.count) }
+        return n > 0 ? Array(buffer.prefix(n)) : nil
+    }
+}
+
+/// A small file's first `limit` bytes, and whether there was more.
+func readBounded(_ path: String, limit: Int) -> (bytes: [UInt8], cut: Bool)? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var buffer = [UInt8](repeating: 0, count: limit + 1)
+    var total = 0
+    while total < buffer.count {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { break }
+        total += n
+    }
+    return (Array(buffer.prefix(min(total, limit))), total > limit)
+}
+
+/// The fields of `/proc/PID/stat` bindsnoop reads: the name (between the
+/// first `(` and the last `)`: it may hold both), the parent, the start.
+struct ProcStat {
+    var name: [UInt8]
+    var state: UInt8
+    var parentPID: UInt32
+    var startTicks: UInt64
+
+    init?(path: String) {
+        guard let (bytes, _) = readBounded(path, limit: 1024),
+              let open = bytes.firstIndex(of: UInt8(ascii: "(")),
+              let close = bytes.lastIndex(of: UInt8(ascii: ")")), close > open else { return nil }
+        name = Array(bytes[(open + 1)..<close])
+        // After ") ": field 3 (state) onwards; the parent is field 4, the start field 22.
+        let fields = bytes[(close + 1)...].split(separator: UInt8(ascii: " "))
+        guard fields.count >= 20, let state = fields[fields.startIndex].first, let parent = UInt32(String(decoding: fields[fields.startIndex + 1], as: UTF8.self)),
+              let start = UInt64(String(decoding: fields[fields.startIndex + 19], as: UTF8.self)) else { return nil }
+        self.state = state
+        parentPID = parent
+        startTicks = start
+    }
+}
