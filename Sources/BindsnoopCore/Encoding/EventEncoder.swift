@@ -18,7 +18,7 @@ public struct EventEncoder {
     }
 
     /// One line for `record`, which returned at `unixNanoseconds`.
-    public mutating func encode(_ record: BindRecord, at unixNanoseconds: Int64, sequence: UInt64, clock: WallClock,
+    public mutating func encode(_ record: BindRecord, at unixNanoseconds: Int64, sequence: UInt64,
                                 enrichment: inout Enrichment, into out: inout OutputBuffer) {
         let e = record.raw
         out.append("{\"@timestamp\":\"")
@@ -35,7 +35,7 @@ public struct EventEncoder {
         }
 
         let identity = record.withProcessName {
-            enrichment.processes.fragments(pid: e.pid, startNanoseconds: e.start_ns, name: $0, clock: clock)
+            enrichment.processes.fragments(pid: e.pid, startNanoseconds: e.start_ns, name: $0)
         }
         out.append(",\"process\":{\"pid\":")
         out.append(decimal: UInt64(e.pid))

@@ -34,6 +34,10 @@ public struct ProcessIdentities {
     private let bootID: String
     private let ticksPerSecond: UInt64
     private let procRoot: String
+    /// process.start's wall clock, measured once: a process's start reads the
+    /// same in each of its events (its identity is encoded again after an
+    /// exec), where the per-batch clock would move it by a few nanoseconds.
+    private let clock: WallClock
     private let capacity: Int
     private let byteBudget: Int
     private var entries: [UInt32: Entry] = [:]
@@ -45,12 +49,13 @@ public struct ProcessIdentities {
     public private(set) var readLate: UInt64 = 0
     public private(set) var unavailable: UInt64 = 0
 
-    public init(host: HostMetadata, procRoot: String = "/proc", capacity: Int = defaultCapacity,
-                byteBudget: Int = defaultByteBudget) {
+    public init(host: HostMetadata, procRoot: String = "/proc", clock: WallClock = .current(),
+                capacity: Int = defaultCapacity, byteBudget: Int = defaultByteBudget) {
         hostID = host.machineID ?? ""
         bootID = host.bootID ?? ""
         ticksPerSecond = UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
         self.procRoot = procRoot
+        self.clock = clock
         self.capacity = max(capacity, 1)
         self.byteBudget = byteBudget
     }
@@ -61,28 +66,27 @@ public struct ProcessIdentities {
 
     /// The kernel's record of a process (a ring-buffer sample of its size);
     /// false if the sample is not one.
-    public mutating func store(record sample: UnsafeRawBufferPointer, clock: WallClock) -> Bool {
+    public mutating func store(record sample: UnsafeRawBufferPointer) -> Bool {
         guard let identity = ProcessIdentity(record: sample, ticksPerSecond: ticksPerSecond) else { return false }
-        store(identity, clock: clock)
+        store(identity)
         return true
     }
 
-    public mutating func store(_ identity: ProcessIdentity, clock: WallClock) {
-        insert(pid: identity.pid, start: identity.startNanoseconds, fragments: encode(identity, clock: clock))
+    public mutating func store(_ identity: ProcessIdentity) {
+        insert(pid: identity.pid, start: identity.startNanoseconds, fragments: encode(identity))
     }
 
     /// The fragments for the process `pid` that started at `startNanoseconds`
     /// and was called `name` (its comm) when it bound.
-    public mutating func fragments(pid: UInt32, startNanoseconds: UInt64, name: UnsafeRawBufferPointer,
-                                   clock: WallClock) -> Fragments {
+    public mutating func fragments(pid: UInt32, startNanoseconds: UInt64, name: UnsafeRawBufferPointer) -> Fragments {
         if let entry = entries[pid], entry.startNanoseconds == startNanoseconds { return entry.fragments }
         let fragments: Fragments
         if let identity = readProc(pid: pid, startNanoseconds: startNanoseconds, name: Array(name)) {
             readLate += 1
-            fragments = encode(identity, clock: clock)
+            fragments = encode(identity)
         } else {
             unavailable += 1
-            fragments = encodeUnavailable(pid: pid, startNanoseconds: startNanoseconds, clock: clock)
+            fragments = encodeUnavailable(pid: pid, startNanoseconds: startNanoseconds)
         }
         insert(pid: pid, start: startNanoseconds, fragments: fragments)
         return fragments
@@ -108,7 +112,7 @@ public struct ProcessIdentities {
 
     // MARK: - Encoding
 
-    private func encode(_ identity: ProcessIdentity, clock: WallClock) -> Fragments {
+    private func encode(_ identity: ProcessIdentity) -> Fragments {
         var process = OutputBuffer(capacity: 1024)
         if let executable = identity.executable {
             process.append(",\"executable\":")
@@ -124,7 +128,7 @@ public struct ProcessIdentities {
             process.append(decimal: UInt64(arguments.count))
         }
         appendStart(pid: identity.pid, startNanoseconds: identity.startNanoseconds, startTicks: identity.startTicks,
-                    clock: clock, into: &process)
+                    into: &process)
 
         var parent = OutputBuffer(capacity: 128)
         if let name = identity.parentName, !name.isEmpty {
@@ -153,16 +157,15 @@ public struct ProcessIdentities {
     }
 
     /// Only what the bind record tells: when the process started, and so its entity id.
-    private func encodeUnavailable(pid: UInt32, startNanoseconds: UInt64, clock: WallClock) -> Fragments {
+    private func encodeUnavailable(pid: UInt32, startNanoseconds: UInt64) -> Fragments {
         var process = OutputBuffer(capacity: 128)
         appendStart(pid: pid, startNanoseconds: startNanoseconds,
                     startTicks: ProcessIdentity.ticks(nanoseconds: startNanoseconds, perSecond: ticksPerSecond),
-                    clock: clock, into: &process)
+                    into: &process)
         return Fragments(process: process.bytes, parent: [], bind: Array(",\"identity\":{\"source\":\"none\"}".utf8))
     }
 
-    private func appendStart(pid: UInt32, startNanoseconds: UInt64, startTicks: UInt64, clock: WallClock,
-                             into out: inout OutputBuffer) {
+    private func appendStart(pid: UInt32, startNanoseconds: UInt64, startTicks: UInt64, into out: inout OutputBuffer) {
         out.append(",\"start\":\"")
         RFC3339.append(unixNanoseconds: clock.unixNanoseconds(bootNanoseconds: startNanoseconds), to: &out)
         out.append("\",\"entity_id\":\"")

@@ -62,7 +62,7 @@ public struct Reader: ~Copyable {
     public mutating func handle(_ sample: UnsafeRawBufferPointer) -> Int32 {
         if reachedMaxEvents { return Self.stopConsuming }
         guard let record = BindRecord(bytes: sample) else {
-            if !enrichment.processes.store(record: sample, clock: clock) { malformed += 1 }
+            if !enrichment.processes.store(record: sample) { malformed += 1 }
             return 0
         }
         eventsRead += 1
@@ -73,7 +73,7 @@ public struct Reader: ~Copyable {
         case .json:
             sequence += 1
             events.encode(record, at: clock.unixNanoseconds(bootNanoseconds: record.raw.boot_ns), sequence: sequence,
-                          clock: clock, enrichment: &enrichment, into: &lines.bytes)
+                          enrichment: &enrichment, into: &lines.bytes)
             lines.endLine(sequence)
         case .table:
             sequence += 1

@@ -55,7 +55,7 @@ enum RecordFixtures {
     static func enrichment() -> Enrichment {
         Enrichment(host: host, interfaces: InterfaceNames(networkNamespace: 4026531840, lookup: { $0 == 1 ? "lo" : nil }),
                    containers: ContainerResolver(hierarchy: nil),
-                   processes: ProcessIdentities(host: host, procRoot: "/nonexistent"))
+                   processes: ProcessIdentities(host: host, procRoot: "/nonexistent", clock: clock))
     }
 
     /// A fixed clock: boot time 1 s = 2026-01-01T00:00:01Z.
@@ -69,7 +69,7 @@ enum RecordFixtures {
         mutating func encode(_ record: BindRecord, sequence: UInt64 = 1) -> [UInt8] {
             var out = OutputBuffer()
             encoder.encode(record, at: clock.unixNanoseconds(bootNanoseconds: record.raw.boot_ns), sequence: sequence,
-                           clock: clock, enrichment: &enrichment, into: &out)
+                           enrichment: &enrichment, into: &out)
             return out.bytes
         }
     }
