@@ -1,3 +1,4 @@
+import Foundation
 import CBindsnoop
 import Testing
 @testable import BindsnoopCore
@@ -44,5 +45,102 @@ import Testing
         #expect(identity.parentStartTicks == 2)
         #expect(identity.parentName == Array("bash".utf8))
         #expect(!identity.executableCut && !identity.argumentsCut && !identity.executableDeleted)
+    }
+}
+
+/// The cache by pid, the entity id's recipe, and `/proc` read late, against a
+/// `/proc`-shaped directory of the test's own.
+@Suite struct ProcessIdentitiesTests {
+    static let host = HostMetadata(name: "h", machineID: "0123456789abcdef0123456789abcdef",
+                                   bootID: "3b1f1c2e-0000-4000-8000-000000000001", kernelRelease: "6.18", architecture: "x86_64")
+    static let clock = WallClock(offsetNanoseconds: 1_767_225_600_000_000_000)
+
+    /// A process 4242 named `name`, started at tick `ticks`, running `exe` in `root`, child of 1.
+    static func proc(name: String = "nginx", state: String = "S", ticks: UInt64 = 500, exe: String = "/usr/sbin/nginx",
+                     root: String = "/", cmdline: [UInt8] = Array("nginx\0-g\0daemon off;\0".utf8)) throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appending(path: "proc-\(UUID().uuidString)").path
+        for (pid, name, ticks) in [(4242, name, ticks), (1, "systemd", UInt64(2))] {
+            try FileManager.default.createDirectory(atPath: "\(dir)/\(pid)", withIntermediateDirectories: true)
+            let fields = (3...52).map { $0 == 3 ? state : $0 == 4 ? "1" : $0 == 22 ? "\(ticks)" : "0" }
+            try "\(pid) (\(name)) \(fields.joined(separator: " "))\n".write(toFile: "\(dir)/\(pid)/stat", atomically: true, encoding: .utf8)
+        }
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/4242/exe", withDestinationPath: exe)
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/4242/root", withDestinationPath: root)
+        try Data(cmdline).write(to: URL(fileURLWithPath: "\(dir)/4242/cmdline"))
+        return dir
+    }
+
+    static func fragments(_ identities: inout ProcessIdentities, name: String = "nginx", ticks: UInt64 = 500) -> (String, String, String) {
+        let f = Array(name.utf8).withUnsafeBytes { identities.fragments(pid: 4242, startNanoseconds: ticks * 10_000_000, name: $0) }
+        return (String(decoding: f.process, as: UTF8.self), String(decoding: f.parent, as: UTF8.self), String(decoding: f.bind, as: UTF8.self))
+    }
+
+    @Test func entityIDFollowsTheRecipe() {
+        // python3 -c "import hashlib; print(hashlib.sha256(b'<machine>:<boot>:4242:500').hexdigest()[:32])"
+        #expect(ProcessIdentities(host: Self.host).entityID(pid: 4242, startTicks: 500) == "368e8287b33c8e80a6afd67af1aa5892")
+    }
+
+    @Test func kernelRecordIsUsedForItsOwnProcessOnly() throws {
+        var identities = ProcessIdentities(host: Self.host, procRoot: "/nonexistent", clock: Self.clock)
+        let record = ProcessIdentityRecordTests.record(components: ["usr", "sbin", "nginx"], arguments: ["nginx"])
+        #expect(record.withUnsafeBytes { identities.store(record: $0) })
+        let (process, parent, bind) = Self.fragments(&identities)
+        #expect(process == #","executable":"/usr/sbin/nginx","args":["nginx"],"args_count":1,"start":"2026-01-01T00:00:05.000000000Z","entity_id":"368e8287b33c8e80a6afd67af1aa5892""#)
+        #expect(parent.hasPrefix(#","name":"bash","entity_id":""#))
+        #expect(bind == #","identity":{"source":"kernel"}"#)
+        // The same pid, another start: not this record's process.
+        let (other, _, otherBind) = Self.fragments(&identities, ticks: 900)
+        #expect(!other.contains("executable") && otherBind == #","identity":{"source":"none"}"#)
+    }
+
+    @Test func procIsReadLateForTheSameProcessOnly() throws {
+        let dir = try Self.proc(exe: "/var/lib/c1/merged/bin/busybox (deleted)", root: "/var/lib/c1/merged")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var identities = ProcessIdentities(host: Self.host, procRoot: dir, clock: Self.clock)
+        let (process, parent, bind) = Self.fragments(&identities)
+        #expect(process.hasPrefix(#","executable":"/bin/busybox","args":["nginx","-g","daemon off;"],"args_count":3,"#), "\(process)")
+        #expect(parent.hasPrefix(#","name":"systemd","entity_id":""#))
+        #expect(bind == #","identity":{"source":"proc","executable_deleted":true}"#)
+        #expect(identities.readLate == 1)
+        // Cached: /proc is not read again for it.
+        try FileManager.default.removeItem(atPath: dir)
+        #expect(Self.fragments(&identities).0 == process)
+        #expect(identities.readLate == 1)
+    }
+
+    @Test func procGivesNoProgramAfterAnExecOrExitOrReuse() throws {
+        for (name, state, ticks) in [("python3", "S", UInt64(500)), ("nginx", "Z", 500), ("nginx", "S", 501)] {
+            let dir = try Self.proc(name: name, state: state, ticks: ticks)
+            defer { try? FileManager.default.removeItem(atPath: dir) }
+            var identities = ProcessIdentities(host: Self.host, procRoot: dir, clock: Self.clock)
+            let (process, _, bind) = Self.fragments(&identities)
+            #expect(!process.contains("executable") && !process.contains("args"), "\(name) \(state) \(ticks): \(process)")
+            #expect(process.contains(#""entity_id":"368e8287b33c8e80a6afd67af1aa5892""#))
+            #expect(bind.contains(name == "python3" ? #""proc""# : #""none""#), "\(bind)")
+        }
+    }
+
+    @Test func cacheIsBoundedByEntriesAndBytes() {
+        var identities = ProcessIdentities(host: Self.host, procRoot: "/nonexistent", capacity: 4, byteBudget: 1 << 20)
+        for pid in 1...10 {
+            let record = ProcessIdentityRecordTests.record(components: ["bin", "x"], arguments: ["x"], pid: UInt32(pid))
+            _ = record.withUnsafeBytes { identities.store(record: $0) }
+        }
+        #expect(identities.count == 4)
+        var small = ProcessIdentities(host: Self.host, procRoot: "/nonexistent", capacity: 100, byteBudget: 2000)
+        for pid in 1...50 {
+            let record = ProcessIdentityRecordTests.record(components: ["bin", "x"], arguments: [String(repeating: "a", count: 300)],
+                                                           pid: UInt32(pid))
+            _ = record.withUnsafeBytes { small.store(record: $0) }
+        }
+        #expect(small.byteCount <= 2000 && small.count >= 1 && small.count < 50, "\(small.count) entries, \(small.byteCount) bytes")
+    }
+
+    @Test func argumentsAreBoundedAndCutOnesMarked() {
+        let many = Array(repeating: Array("a\0".utf8), count: 200).flatMap { $0 }
+        let (kept, cut) = ProcessIdentity.split(arguments: many, cut: false)
+        #expect(kept.count == ProcessIdentity.maximumArguments && cut)
+        let (partial, partialCut) = ProcessIdentity.split(arguments: Array("one\0tw".utf8), cut: true)
+        #expect(partial == [Array("one".utf8), Array("tw".utf8)] && partialCut)
     }
 }
