@@ -46,6 +46,10 @@ import Testing
             #expect(event.path("container.id") as? String == id, "podman's id \(id)")
             #expect(event.path("container.runtime") as? String == "podman")
             #expect(event.path("process.name") as? String == "bind-tcp-udp")
+            // The path as the container sees it, through its own root (issue 22).
+            #expect(event.path("process.executable") as? String == "/bind-tcp-udp", "\(event)")
+            #expect(event.path("process.args") as? [String] == ["/bind-tcp-udp", "\(port)"])
+            #expect(event.path("bind.identity.source") as? String == "kernel")
         }
         try validateAgainstSchema(tracer.lines)
     }
