@@ -114,6 +114,8 @@ enum bindsnoop_identity_flags {
 struct process_identity {
 	__u64 start_ns;          /* start_boottime of the process (group leader) */
 	__u64 parent_start_ns;   /* the same of the parent process (real_parent's leader) */
+	__u64 root_ino;          /* the process's root directory (fs->root): inode number */
+	__u32 root_dev;          /* and its superblock's s_dev (the kernel's MKDEV encoding) */
 	__u32 pid;               /* tgid */
 	__u32 parent_pid;
 	__u32 flags;             /* enum bindsnoop_identity_flags */

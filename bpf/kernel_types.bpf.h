@@ -74,6 +74,11 @@ struct socket {
 struct inode {
 	unsigned short i_mode;
 	unsigned int i_nlink;
+	unsigned long i_ino;
+} __attribute__((preserve_access_index));
+
+struct super_block {
+	__u32 s_dev;
 } __attribute__((preserve_access_index));
 
 /* A path's walk up to the task's root: dentries, and mounts where a
@@ -87,10 +92,12 @@ struct qstr {
 struct dentry {
 	struct dentry *d_parent;
 	struct qstr d_name;
+	struct inode *d_inode;
 } __attribute__((preserve_access_index));
 
 struct vfsmount {
 	struct dentry *mnt_root;
+	struct super_block *mnt_sb;
 } __attribute__((preserve_access_index));
 
 struct mount {

@@ -119,6 +119,10 @@ static __always_inline void read_identity(struct process_identity *id, struct ta
 	id->parent_pid = BPF_CORE_READ(parent, tgid);
 	id->parent_start_ns = BPF_CORE_READ(parent, start_boottime);
 	BPF_CORE_READ_STR_INTO(&id->parent_comm, parent, comm);
+	/* The root it resolves paths from (a container's own): user space
+	 * names its users from that root's /etc/passwd. */
+	id->root_ino = BPF_CORE_READ(task, fs, root.dentry, d_inode, i_ino);
+	id->root_dev = BPF_CORE_READ(task, fs, root.mnt, mnt_sb, s_dev);
 	read_executable(id, task);
 	read_arguments(id, task);
 }

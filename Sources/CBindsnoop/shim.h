@@ -116,6 +116,36 @@ extern int setresgid(gid_t rgid, gid_t egid, gid_t sgid);
 static inline int bindsnoop_setresuid(uid_t uid) { return setresuid(uid, uid, uid); }
 static inline int bindsnoop_setresgid(gid_t gid) { return setresgid(gid, gid, gid); }
 
+/* A file below a process's root (`rootfd`, its /proc/PID/root), resolved
+ * as that process would resolve it: `..` and absolute symlinks stay inside
+ * the root, magic links are refused (Linux 5.6+: openat2). Non-blocking, so
+ * that a FIFO planted there cannot hold the reader. -1 and errno if not. */
+#include <linux/openat2.h>
+#include <sys/syscall.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+static inline int bindsnoop_open_in_root(int rootfd, const char *path)
+{
+	struct open_how how = {
+		.flags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY,
+		.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+	};
+
+	return (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+}
+
+/* A directory to resolve below (openat2), not to read: O_PATH, which glibc
+ * declares only under _GNU_SOURCE. */
+#ifndef O_PATH
+#define O_PATH 010000000
+#endif
+
+static inline int bindsnoop_open_path(const char *path)
+{
+	return open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+}
+
 /* Whether the running kernel's BTF has a function (a kfunc) of this name. */
 #include <bpf/btf.h>
 

@@ -33,9 +33,19 @@ import Testing
         let port = Int.random(in: 20_000...32_000)
         let cidFile = Harness.temporaryFile("cid")
         defer { try? FileManager.default.removeItem(at: cidFile) }
+        // The container's own users, which the host does not have (issue 22: names from the container's files).
+        let etc = Harness.temporaryFile("etc")
+        try FileManager.default.createDirectory(at: etc, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: etc) }
+        try "root:x:0:0::/:/bin/sh\nbinder:x:4242:4343::/:/bin/sh\n".write(to: etc.appending(path: "passwd"), atomically: true, encoding: .utf8)
+        try "root:x:0:\nbinders:x:4343:\n".write(to: etc.appending(path: "group"), atomically: true, encoding: .utf8)
         let tracer = try Tracer(["--port", "\(port)"])
-        let container = try run(Self.podman, ["run", "--rm", "--cidfile", cidFile.path, "--network", "none"] + Self.runOptions
-                                + ["-v", "\(binder.path):/bind-tcp-udp:ro", Self.image, "/bind-tcp-udp", "\(port)"])
+        // sh stays a second after the binder exits: a process whose root is the container's.
+        let container = try run(Self.podman, ["run", "--rm", "--cidfile", cidFile.path, "--network", "none", "--user", "4242:4343"]
+                                + Self.runOptions
+                                + ["-v", "\(binder.path):/bind-tcp-udp:ro", "-v", "\(etc.path)/passwd:/etc/passwd:ro",
+                                   "-v", "\(etc.path)/group:/etc/group:ro",
+                                   Self.image, "sh", "-c", "/bind-tcp-udp \(port) && sleep 1"])
         #expect(tracer.stop() == 0)
         #expect(container.status == 0, "podman run: \(container.stderr)")
         #expect(container.stdout == "ok \(port)\nok \(port)\n")
@@ -50,6 +60,10 @@ import Testing
             #expect(event.path("process.executable") as? String == "/bind-tcp-udp", "\(event)")
             #expect(event.path("process.args") as? [String] == ["/bind-tcp-udp", "\(port)"])
             #expect(event.path("bind.identity.source") as? String == "kernel")
+            #expect(event.path("process.user.id") as? String == "4242")
+            #expect(event.path("process.user.name") as? String == "binder", "\(event)")
+            #expect(event.path("process.group.name") as? String == "binders")
+            #expect(event.path("process.parent.name") as? String == "sh")
         }
         try validateAgainstSchema(tracer.lines)
     }

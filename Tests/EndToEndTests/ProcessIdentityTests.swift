@@ -54,8 +54,8 @@ import Testing
 
         // prctl(PR_SET_NAME, "sshd") by another name: /proc/self/comm.
         let renamed = try run(Harness.bindgen, ["--count", "2", "--quiet", "--comm-hex", "73736864"])
-        // Binds and exits within a millisecond.
-        let quick = try run(Harness.bindgen, ["--count", "1", "--quiet", "--proto", "udp"])
+        // Binds and exits within a millisecond, as nobody.
+        let quick = try run(Harness.bindgen, ["--uid", "65534", "--count", "1", "--quiet", "--proto", "udp"])
         // Binds, then execs bindgen, which binds again: the same process, another program.
         let python = try run(URL(fileURLWithPath: "/usr/bin/env"), ["python3", "-c", """
             import os, socket, sys
@@ -84,7 +84,11 @@ import Testing
         let exited = Self.mine(tracer, pid: quick.pid)
         try #require(exited.count == 1)
         #expect(exited[0].path("process.executable") as? String == bindgen)
-        #expect(exited[0].path("process.args") as? [String] == [Harness.bindgen.path, "--count", "1", "--quiet", "--proto", "udp"])
+        #expect(exited[0].path("process.args") as? [String] == [Harness.bindgen.path, "--uid", "65534", "--count", "1", "--quiet", "--proto", "udp"])
+        // Names from this host's own files, as the C library gives them.
+        #expect(exited[0].path("process.user.name") as? String == getpwuid(65534).map { String(cString: $0.pointee.pw_name) })
+        #expect(exited[0].path("process.group.name") as? String == getgrgid(65534).map { String(cString: $0.pointee.gr_name) })
+        #expect(sshd[0].path("process.user.name") as? String == getpwuid(0).map { String(cString: $0.pointee.pw_name) })
         let start = try #require(Self.date(exited[0].path("process.start")), "\(exited[0])")
         let boundAt = try #require(Self.date(exited[0].path("@timestamp")))
         #expect(start <= boundAt && start >= started.addingTimeInterval(-1), "start \(start), bound \(boundAt)")

@@ -52,9 +52,19 @@ public struct EventEncoder {
         out.append(contentsOf: identity.parent)
         out.append("},\"user\":{\"id\":\"")
         out.append(decimal: UInt64(e.uid))
-        out.append("\"},\"group\":{\"id\":\"")
+        out.append("\"")
+        if let root = identity.root, let name = enrichment.processes.users.userName(root: root, uid: e.uid) {
+            out.append(",\"name\":")
+            out.append(contentsOf: name)
+        }
+        out.append("},\"group\":{\"id\":\"")
         out.append(decimal: UInt64(e.gid))
-        out.append("\"}}")
+        out.append("\"")
+        if let root = identity.root, let name = enrichment.processes.users.groupName(root: root, gid: e.gid) {
+            out.append(",\"name\":")
+            out.append(contentsOf: name)
+        }
+        out.append("}}")
         out.append(contentsOf: containers.members(cgroupID: e.cgroup_id, resolver: &enrichment.containers, kubelet: enrichment.kubelet))
 
         out.appendNetwork(family: record.family, transport: e.protocol)

@@ -18,6 +18,8 @@ public struct ProcessIdentities {
         public var process: [UInt8]
         public var parent: [UInt8]
         public var bind: [UInt8]
+        /// The process's root, for user and group names.
+        public var root: RootKey?
         var byteCount: Int { process.count + parent.count + bind.count }
     }
 
@@ -45,6 +47,8 @@ public struct ProcessIdentities {
     private var orderHead = 0
     private var serial: UInt64 = 0
     private var bytes = 0
+    /// user.name and group.name, by the process's root.
+    public private(set) var users: UserNames
     /// Binds answered from `/proc` (late), and binds with no identity at all.
     public private(set) var readLate: UInt64 = 0
     public private(set) var unavailable: UInt64 = 0
@@ -56,6 +60,7 @@ public struct ProcessIdentities {
         ticksPerSecond = UInt64(max(sysconf(Int32(_SC_CLK_TCK)), 1))
         self.procRoot = procRoot
         self.clock = clock
+        users = UserNames(procRoot: procRoot)
         self.capacity = max(capacity, 1)
         self.byteBudget = byteBudget
     }
@@ -73,17 +78,20 @@ public struct ProcessIdentities {
     }
 
     public mutating func store(_ identity: ProcessIdentity) {
-        insert(pid: identity.pid, start: identity.startNanoseconds, fragments: encode(identity))
+        var fragments = encode(identity)
+        fragments.root = identity.root.flatMap { users.root($0, pid: identity.pid, parentPID: identity.parentPID) }
+        insert(pid: identity.pid, start: identity.startNanoseconds, fragments: fragments)
     }
 
     /// The fragments for the process `pid` that started at `startNanoseconds`
     /// and was called `name` (its comm) when it bound.
     public mutating func fragments(pid: UInt32, startNanoseconds: UInt64, name: UnsafeRawBufferPointer) -> Fragments {
         if let entry = entries[pid], entry.startNanoseconds == startNanoseconds { return entry.fragments }
-        let fragments: Fragments
+        var fragments: Fragments
         if let identity = readProc(pid: pid, startNanoseconds: startNanoseconds, name: Array(name)) {
             readLate += 1
             fragments = encode(identity)
+            fragments.root = identity.root.flatMap { users.root($0, pid: pid, parentPID: identity.parentPID) }
         } else {
             unavailable += 1
             fragments = encodeUnavailable(pid: pid, startNanoseconds: startNanoseconds)
@@ -214,6 +222,7 @@ public struct ProcessIdentities {
             identity.parentStartTicks = parent.startTicks
             identity.parentName = parent.name
         }
+        identity.root = users.root(ofLiving: pid, startTicks: ticks)
         guard stat.name == name else { return identity }
         if var executable = readLink("\(procRoot)/\(pid)/exe") {
             let deleted = Array(" (deleted)".utf8)

@@ -26,6 +26,8 @@ public struct ProcessIdentity: Sendable, Equatable {
     public var parentPID: UInt32
     public var parentStartTicks: UInt64?
     public var parentName: [UInt8]?
+    /// The directory the process resolves paths from (its root), where known.
+    public var root: RootKey?
     public var source: Source
 
     /// Arguments kept (each one an array element): the rest is cut.
@@ -44,6 +46,8 @@ public struct ProcessIdentity: Sendable, Equatable {
         parentPID = field(\.parent_pid)
         parentStartTicks = Self.ticks(nanoseconds: field(\.parent_start_ns), perSecond: ticksPerSecond)
         source = .kernel
+        let rootInode: UInt64 = field(\.root_ino)
+        root = rootInode == 0 ? nil : RootKey(kernelDevice: field(\.root_dev), inode: rootInode)
         let parentComm = Self.slice(bytes, \.parent_comm, count: Int(BINDSNOOP_COMM_LEN))
         parentName = Array(parentComm.prefix { $0 != 0 })
 

@@ -144,3 +144,66 @@ import Testing
         #expect(partial == [Array("one".utf8), Array("tw".utf8)] && partialCut)
     }
 }
+
+/// user.name and group.name from a root's own files, read as the process would resolve them.
+@Suite struct UserNamesTests {
+    @Test func kernelDeviceNumbersAreStatsOwn() {
+        // MKDEV(8, 1) and MKDEV(0, 0x123) (an overlay's anonymous device), as stat(2) encodes them.
+        #expect(RootKey(kernelDevice: 8 << 20 | 1, inode: 2).device == 0x801)
+        #expect(RootKey(kernelDevice: 0x123, inode: 2).device == 0x10_0023)  // python3: hex(os.makedev(0, 0x123))
+    }
+
+    @Test func glibcParsesTheFilesFirstEntryWins() {
+        let passwd = Array("# comment\nroot:x:0:0::/:/bin/sh\n+nis::::::\nbinder:x:4242:4343::/:/bin/sh\nsecond:x:4242:1::/:/bin/sh\nq\"t:x:7:7::/:\n".utf8)
+        let users = UserNames.names(in: passwd, users: true)
+        #expect(users[0] == Array("\"root\"".utf8))
+        #expect(users[4242] == Array("\"binder\"".utf8))
+        #expect(users[7] == Array(#""q\"t""#.utf8))
+        #expect(users.count == 3)
+        let groups = UserNames.names(in: Array("binders:x:4343:\n".utf8), users: false)
+        #expect(groups[4343] == Array("\"binders\"".utf8))
+    }
+
+    /// A process 4242 whose root is a directory of the test's own, in the
+    /// host's user namespace or not; its parent 1 in another root.
+    @Test func namesComeFromTheProcesssOwnRootOnly() throws {
+        let dir = FileManager.default.temporaryDirectory.appending(path: "users-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let root = "\(dir)/rootfs", other = "\(dir)/other"
+        for path in ["\(root)/etc", "\(other)/etc", "\(dir)/proc/4242", "\(dir)/proc/1"] {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        }
+        try "binder:x:4242:4343::/:/bin/sh\n".write(toFile: "\(root)/etc/passwd", atomically: true, encoding: .utf8)
+        // An absolute symlink resolves inside the root, not on the host.
+        try FileManager.default.createSymbolicLink(atPath: "\(root)/etc/group", withDestinationPath: "/etc/real-group")
+        try "binders:x:4343:\n".write(toFile: "\(root)/etc/real-group", atomically: true, encoding: .utf8)
+        try "intruder:x:4242:4343::/:/bin/sh\n".write(toFile: "\(other)/etc/passwd", atomically: true, encoding: .utf8)
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/proc/4242/root", withDestinationPath: root)
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/proc/1/root", withDestinationPath: other)
+        for pid in [4242, 1] {
+            for map in ["uid_map", "gid_map"] {
+                try "         0          0 4294967295\n".write(toFile: "\(dir)/proc/\(pid)/\(map)", atomically: true, encoding: .utf8)
+            }
+        }
+        var status = stat()
+        #expect(stat(root, &status) == 0)
+        let key = RootKey(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
+
+        var names = UserNames(procRoot: "\(dir)/proc")
+        let answer = names.root(key, pid: 4242, parentPID: 1)
+        let found = try #require(answer)
+        #expect(names.userName(root: found, uid: 4242) == Array("\"binder\"".utf8))
+        #expect(names.groupName(root: found, gid: 4343) == Array("\"binders\"".utf8))
+
+        // The process gone, its parent in another root: not named from the parent's files.
+        var orphan = UserNames(procRoot: "\(dir)/proc")
+        try FileManager.default.removeItem(atPath: "\(dir)/proc/4242/root")
+        #expect(orphan.root(key, pid: 4242, parentPID: 1) == nil)
+
+        // A user namespace of its own: no names, whatever its files say.
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/proc/4242/root", withDestinationPath: root)
+        try "0 100000 65536\n".write(toFile: "\(dir)/proc/4242/uid_map", atomically: true, encoding: .utf8)
+        var mapped = UserNames(procRoot: "\(dir)/proc")
+        #expect(mapped.root(key, pid: 4242, parentPID: 0) == nil)
+    }
+}
