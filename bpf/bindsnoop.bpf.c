@@ -87,12 +87,12 @@ struct {
 } requested SEC(".maps");
 
 /* Processes whose identity (struct process_identity) was sent: by tgid,
- * the start time and the mm it had then, so that a reused pid or an exec
- * sends it again. LRU: a process forgotten here is sent again at its next
- * bind, which user space takes as a fresh copy. */
+ * the start time and the exec count (self_exec_id) it had then, so that a
+ * reused pid or an exec sends it again. LRU: a process forgotten here is
+ * sent again at its next bind, which user space takes as a fresh copy. */
 struct identity_key_value {
 	__u64 start_ns;
-	__u64 mm;
+	__u64 exec_id;
 };
 
 struct {
@@ -351,13 +351,15 @@ static __always_inline int on_cgroup_bind(__u32 slot, struct bpf_sock_addr *ctx,
 		return 1;
 	if (!task_selected(pid_tgid))
 		return 1;
-	if (config.cgroup_direct)
-		fill_task_btf(&e, bpf_get_current_task_btf());
-	else
-		fill_task_helpers(&e, pid_tgid);
 	e.boot_ns = bpf_ktime_get_boot_ns();
+	if (config.cgroup_direct) {
+		fill_task_btf(&e, bpf_get_current_task_btf());
+		e.start_ns = identify(bpf_get_current_task_btf(), e.pid, e.boot_ns);
+	} else {
+		fill_task_helpers(&e, pid_tgid);
+		e.start_ns = identify(NULL, e.pid, e.boot_ns);
+	}
 	e.probe = BINDSNOOP_PROBE_CGROUP;
-	send_identity_once(e.pid, e.start_ns, e.boot_ns);
 	e.requested_family = ctx->user_family;
 	e.requested_port = bpf_ntohs((__u16)ctx->user_port);
 	if (v6) {

@@ -173,6 +173,7 @@ struct task_struct {
 	struct task_struct *real_parent;
 	struct task_struct *group_leader;
 	__u64 start_boottime;
+	__u64 self_exec_id;
 	struct mm_struct *mm;
 	struct fs_struct *fs;
 	struct files_struct *files;

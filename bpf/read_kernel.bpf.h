@@ -245,7 +245,6 @@ static __always_inline void fill_task_btf(struct bind_event *e, struct task_stru
 	e->gid = cred->gid.val;
 	e->cgroup_id = task->cgroups->dfl_cgrp->kn->id;
 	e->ppid = task->real_parent->tgid;
-	e->start_ns = task->group_leader->start_boottime;
 	__builtin_memcpy(e->comm, task->comm, sizeof(e->comm));
 	__builtin_memcpy(e->process_comm, task->group_leader->comm, sizeof(e->process_comm));
 }
@@ -263,7 +262,6 @@ static __always_inline void fill_task_helpers(struct bind_event *e, __u64 pid_tg
 	e->gid = uid_gid >> 32;
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->ppid = BPF_CORE_READ(task, real_parent, tgid);
-	e->start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
 	BPF_CORE_READ_STR_INTO(&e->process_comm, task, group_leader, comm);
 }

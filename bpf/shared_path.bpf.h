@@ -113,31 +113,50 @@ static __always_inline __u64 wakeup_flags(__u64 now)
 	return BPF_RB_FORCE_WAKEUP;
 }
 
-/* Before the first bind record of a process (and after each exec): its
- * identity, read now. Remembered as sent only once it is on the ring
- * buffer: a record that found no room is tried again at the next bind (the
- * bind record itself tells user space the process's start, so that a
- * missing identity is never taken from another process). */
-/* A global function: the verifier checks it once, on its own, and not
- * again for each state of the caller (its bounded walk of a path, inlined,
- * multiplied the bind programs' states past the verifier's limit). Its
- * arguments are scalars, as kernels before 5.12 require. */
-__noinline int send_identity_once(__u32 tgid, __u64 start_ns, __u64 now)
+/* The identity of the current process, read now and put on the ring
+ * buffer: remembered as sent only once it is there (a record that found no
+ * room is tried again at the next bind; the bind record itself tells user
+ * space the process's start, so that a missing identity is never taken
+ * from another process). A global function: the verifier checks it once,
+ * on its own, and not again for each state of the caller (its bounded
+ * walk of a path, inlined, multiplied the bind programs' states past the
+ * verifier's limit). Its arguments are scalars, as kernels before 5.12
+ * require. */
+__noinline int send_identity(__u32 tgid, __u64 start_ns, __u64 exec_id, __u64 now)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct identity_key_value seen = { .start_ns = start_ns, .mm = (__u64)BPF_CORE_READ(task, mm) };
-	struct identity_key_value *known = bpf_map_lookup_elem(&identities_sent, &tgid);
-	struct process_identity *id;
+	struct identity_key_value sent = { .start_ns = start_ns, .exec_id = exec_id };
+	struct process_identity *id = bpf_ringbuf_reserve(&events, sizeof(*id), 0);
 
-	if (known && known->start_ns == seen.start_ns && known->mm == seen.mm)
-		return 0;
-	id = bpf_ringbuf_reserve(&events, sizeof(*id), 0);
 	if (!id)
 		return 0;
 	read_identity(id, task, tgid, start_ns);
 	bpf_ringbuf_submit(id, wakeup_flags(now));
-	bpf_map_update_elem(&identities_sent, &tgid, &seen, BPF_ANY);
+	bpf_map_update_elem(&identities_sent, &tgid, &sent, BPF_ANY);
 	return 1;
+}
+
+/* Before the first bind record of a process, and after each exec (which
+ * counts up self_exec_id): its identity. What every bind pays is this
+ * check: two loads (or reads) and one lookup. task: current_task_btf(), or
+ * NULL where the kernel has no typed task. Returns the process's start. */
+static __always_inline __u64 identify(struct task_struct *task, __u32 tgid, __u64 now)
+{
+	struct identity_key_value *known;
+	__u64 start_ns, exec_id;
+
+	if (task) {
+		start_ns = task->group_leader->start_boottime;
+		exec_id = task->self_exec_id;
+	} else {
+		task = (struct task_struct *)bpf_get_current_task();
+		start_ns = BPF_CORE_READ(task, group_leader, start_boottime);
+		exec_id = BPF_CORE_READ(task, self_exec_id);
+	}
+	known = bpf_map_lookup_elem(&identities_sent, &tgid);
+	if (!known || known->start_ns != start_ns || known->exec_id != exec_id)
+		send_identity(tgid, start_ns, exec_id, now);
+	return start_ns;
 }
 
 /* One record for a bind() on the IPv4/IPv6 socket in v; task is
@@ -160,9 +179,7 @@ static __always_inline void emit(__u64 pid_tgid, struct sock_view *v, const stru
 		return;
 
 	now = bpf_ktime_get_boot_ns();
-	start_ns = task ? task->group_leader->start_boottime
-			: BPF_CORE_READ((struct task_struct *)bpf_get_current_task(), group_leader, start_boottime);
-	send_identity_once(pid_tgid >> 32, start_ns, now);
+	start_ns = identify(task, pid_tgid >> 32, now);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_lost();
@@ -173,6 +190,7 @@ static __always_inline void emit(__u64 pid_tgid, struct sock_view *v, const stru
 	e->options = 0;
 	fill_socket(e, v, direct, config.field_by_field);
 	fill_task(e, task, pid_tgid);
+	e->start_ns = start_ns;
 	e->requested_family = requested_family;
 	e->requested_port = requested_port;
 	e->requested_len = p->len;

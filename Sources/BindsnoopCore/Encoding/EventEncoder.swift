@@ -50,17 +50,18 @@ public struct EventEncoder {
         out.append("\"},\"parent\":{\"pid\":")
         out.append(decimal: UInt64(e.ppid))
         out.append(contentsOf: identity.parent)
+        let names = identity.root.map { enrichment.processes.names(root: $0, uid: e.uid, gid: e.gid) }
         out.append("},\"user\":{\"id\":\"")
         out.append(decimal: UInt64(e.uid))
         out.append("\"")
-        if let root = identity.root, let name = enrichment.processes.users.userName(root: root, uid: e.uid) {
+        if let name = names?.user {
             out.append(",\"name\":")
             out.append(contentsOf: name)
         }
         out.append("},\"group\":{\"id\":\"")
         out.append(decimal: UInt64(e.gid))
         out.append("\"")
-        if let root = identity.root, let name = enrichment.processes.users.groupName(root: root, gid: e.gid) {
+        if let name = names?.group {
             out.append(",\"name\":")
             out.append(contentsOf: name)
         }

@@ -46,6 +46,8 @@ public struct ProcessIdentities {
     private var order: [(pid: UInt32, serial: UInt64)] = []
     private var orderHead = 0
     private var serial: UInt64 = 0
+    private var last: (pid: UInt32, startNanoseconds: UInt64, fragments: Fragments)?
+    private var lastNames: (root: RootKey, uid: UInt32, gid: UInt32, names: (user: [UInt8]?, group: [UInt8]?))?
     private var bytes = 0
     /// user.name and group.name, by the process's root.
     public private(set) var users: UserNames
@@ -86,7 +88,12 @@ public struct ProcessIdentities {
     /// The fragments for the process `pid` that started at `startNanoseconds`
     /// and was called `name` (its comm) when it bound.
     public mutating func fragments(pid: UInt32, startNanoseconds: UInt64, name: UnsafeRawBufferPointer) -> Fragments {
-        if let entry = entries[pid], entry.startNanoseconds == startNanoseconds { return entry.fragments }
+        // A storm from one process: the same answer as for the bind before.
+        if let last, last.pid == pid, last.startNanoseconds == startNanoseconds { return last.fragments }
+        if let entry = entries[pid], entry.startNanoseconds == startNanoseconds {
+            last = (pid, startNanoseconds, entry.fragments)
+            return entry.fragments
+        }
         var fragments: Fragments
         if let identity = readProc(pid: pid, startNanoseconds: startNanoseconds, name: Array(name)) {
             readLate += 1
@@ -97,7 +104,16 @@ public struct ProcessIdentities {
             fragments = encodeUnavailable(pid: pid, startNanoseconds: startNanoseconds)
         }
         insert(pid: pid, start: startNanoseconds, fragments: fragments)
+        last = (pid, startNanoseconds, fragments)
         return fragments
+    }
+
+    /// The names of `uid` and `gid` in `root`, the last answer kept for a storm.
+    public mutating func names(root: RootKey, uid: UInt32, gid: UInt32) -> (user: [UInt8]?, group: [UInt8]?) {
+        if let lastNames, lastNames.root == root, lastNames.uid == uid, lastNames.gid == gid { return lastNames.names }
+        let names = (users.userName(root: root, uid: uid), users.groupName(root: root, gid: gid))
+        lastNames = (root, uid, gid, names)
+        return names
     }
 
     // MARK: - The entity id
@@ -184,6 +200,8 @@ public struct ProcessIdentities {
     // MARK: - The bounded cache
 
     private mutating func insert(pid: UInt32, start: UInt64, fragments: Fragments) {
+        if last?.pid == pid { last = nil }
+        lastNames = nil  // a root's table may have been read again
         serial += 1
         if let old = entries.updateValue(Entry(startNanoseconds: start, fragments: fragments, serial: serial), forKey: pid) {
             bytes -= old.fragments.byteCount
@@ -260,24 +278,8 @@ public struct ProcessIdentities {
     }
 }
 
-/// A small file's first `limit` bytes, and whether there was more.
-func readBounded(_ path: String, limit: Int) -> (bytes: [UInt8], cut: Bool)? {
-    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
-    guard fd >= 0 else { return nil }
-    defer { close(fd) }
-    var buffer = [UInt8](repeating: 0, count: limit + 1)
-    var total = 0
-    while total < buffer.count {
-        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
-        if n < 0 && errno == EINTR { continue }
-        guard n > 0 else { break }
-        total += n
-    }
-    return (Array(buffer.prefix(min(total, limit))), total > limit)
-}
-
 /// The fields of `/proc/PID/stat` bindsnoop reads: the name (between the
-/// first `(` and the last `)`: it may hold both), the parent, the start.
+/// first `(` and the last `)`: it may hold both), the state, the parent, the start.
 struct ProcStat {
     var name: [UInt8]
     var state: UInt8

@@ -56,8 +56,6 @@ public struct UserNames {
 
     private let procRoot: String
     private var tables: [RootKey: Table] = [:]
-    /// Files read (each root's pair counts two), for the tests and the README's figures.
-    public private(set) var filesRead = 0
 
     public init(procRoot: String = "/proc") {
         self.procRoot = procRoot
@@ -120,17 +118,8 @@ public struct UserNames {
         defer { close(fd) }
         var status = stat()
         guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG else { return [:] }
-        var contents = [UInt8](repeating: 0, count: Self.maximumFileBytes)
-        var total = 0
-        while total < contents.count {
-            let n = contents.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
-            if n < 0 && errno == EINTR { continue }
-            guard n > 0 else { break }
-            total += n
-        }
-        filesRead += 1
-        guard total > 0 else { return [:] }
-        return Self.names(in: Array(contents.prefix(total)), users: users)
+        let contents = readBounded(descriptor: fd, limit: Self.maximumFileBytes).bytes
+        return contents.isEmpty ? [:] : Self.names(in: contents, users: users)
     }
 
     /// glibc's own parser (fgetpwent_r, fgetgrent_r) over the bytes read.

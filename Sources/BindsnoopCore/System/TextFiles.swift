@@ -10,3 +10,25 @@ func firstLine(of path: String) -> String? {
     let trimmed = text.filter { !$0.isWhitespace }
     return trimmed.isEmpty ? nil : trimmed
 }
+
+/// A small file's first `limit` bytes, and whether there was more
+/// (non-blocking: a FIFO in its place reads as empty).
+func readBounded(_ path: String, limit: Int) -> (bytes: [UInt8], cut: Bool)? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    return readBounded(descriptor: fd, limit: limit)
+}
+
+/// The first `limit` bytes from an open file, and whether there was more.
+func readBounded(descriptor fd: Int32, limit: Int) -> (bytes: [UInt8], cut: Bool) {
+    var buffer = [UInt8](repeating: 0, count: limit + 1)
+    var total = 0
+    while total < buffer.count {
+        let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress! + total, $0.count - total) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { break }
+        total += n
+    }
+    return (Array(buffer.prefix(min(total, limit))), total > limit)
+}
