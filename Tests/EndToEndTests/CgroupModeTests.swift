@@ -56,6 +56,7 @@ import Testing
             #expect(mine(events, submitted).map { $0.path("event.outcome") as? String } == ["success", "failure"],
                     "io_uring binds, once each")
             #expect(mine(events, submitted).allSatisfy { $0.path("bind.probe") as? String == "cgroup" })
+            #expect(mine(events, submitted).allSatisfy { $0.path("process.executable") as? String == Harness.bindgen.resolvingSymlinksInPath().path })
         } else {
             print("cgroup mode: IORING_OP_BIND not supported by this kernel (\(submitted.bindResults))")
         }
@@ -65,6 +66,10 @@ import Testing
         #expect(compatEvents.map { $0.path("event.outcome") as? String } == ["success", "failure"], "32-bit binds, once each")
         #expect(compatEvents.first?.path("server.ip") as? String == "127.0.0.1")
         #expect(compatEvents.allSatisfy { $0.path("bind.probe") as? String == "cgroup" })
+        // The process identity, read by the cgroup hooks too (issue 22).
+        #expect(compatEvents.allSatisfy { $0.path("process.executable") as? String == bind32.resolvingSymlinksInPath().path },
+                "\(compatEvents.first ?? [:])")
+        #expect(compatEvents.allSatisfy { ($0.path("process.args") as? [String])?.last == "\(compat)" })
 
         let v6Events = mine(events, v6)
         #expect(v6Events.count == 1)

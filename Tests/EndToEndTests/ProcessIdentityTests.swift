@@ -104,6 +104,64 @@ import Testing
         try validateAgainstSchema(tracer.lines)
     }
 
+    /// A script run by its interpreter; a program started through a symlink,
+    /// from a path of more than 300 bytes, and from a directory whose name
+    /// holds a space and a newline: each the real program, its arguments whole.
+    @Test(.root) func interpretersSymlinksLongAndOddPaths() throws {
+        let dir = Harness.temporaryFile("paths").path
+        let long = dir + String(repeating: "/" + String(repeating: "p", count: 40), count: 8)
+        let odd = dir + "/a b\nc"
+        for path in [long, odd] { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try FileManager.default.copyItem(atPath: Harness.bindgen.path, toPath: "\(long)/bindgen")
+        try FileManager.default.copyItem(atPath: Harness.bindgen.path, toPath: "\(odd)/bindgen")
+        try FileManager.default.createSymbolicLink(atPath: "\(dir)/link", withDestinationPath: Harness.bindgen.path)
+        try "import socket, sys\nsocket.socket().bind(('127.0.0.1', 0))\n".write(toFile: "\(dir)/x.py", atomically: true, encoding: .utf8)
+        let python = try run(URL(fileURLWithPath: "/bin/sh"), ["-c", "python3 -c 'import os, sys; print(os.path.realpath(sys.executable))'"])
+        let interpreter = python.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let tracer = try Tracer([])
+        let script = try run(URL(fileURLWithPath: interpreter), ["\(dir)/x.py", "--flag"])
+        let linked = try run(URL(fileURLWithPath: "\(dir)/link"), ["--count", "1", "--quiet"])
+        let deep = try run(URL(fileURLWithPath: "\(long)/bindgen"), ["--count", "1", "--quiet"])
+        let strange = try run(URL(fileURLWithPath: "\(odd)/bindgen"), ["--count", "1", "--quiet"])
+        usleep(300_000)
+        #expect(tracer.stop() == 0)
+
+        let interpreted = try #require(Self.mine(tracer, pid: script.pid).first, "\(tracer.lines.suffix(3))")
+        #expect(interpreted.path("process.executable") as? String == interpreter)
+        #expect(interpreted.path("process.args") as? [String] == [interpreter, "\(dir)/x.py", "--flag"])
+        #expect(Self.mine(tracer, pid: linked.pid).first?.path("process.executable") as? String == Harness.bindgen.resolvingSymlinksInPath().path)
+        #expect(Self.mine(tracer, pid: linked.pid).first?.path("process.args") as? [String] == ["\(dir)/link", "--count", "1", "--quiet"])
+        let deepEvent = try #require(Self.mine(tracer, pid: deep.pid).first)
+        #expect(deepEvent.path("process.executable") as? String == "\(long)/bindgen" && "\(long)/bindgen".utf8.count > 300)
+        #expect(deepEvent.path("bind.identity.truncated") == nil)
+        #expect(Self.mine(tracer, pid: strange.pid).first?.path("process.executable") as? String == "\(odd)/bindgen")
+        try validateAgainstSchema(tracer.lines)
+    }
+
+    /// Two processes that got the same pid one after the other (the pid
+    /// forced with ns_last_pid): two entity ids, each its own program's start.
+    @Test(.root) func aReusedPidIsAnotherProcess() throws {
+        let tracer = try Tracer([])
+        let first = try run(Harness.bindgen, ["--count", "1", "--quiet"])
+        var second: Finished?
+        for _ in 0..<50 {
+            try "\(first.pid - 1)".write(toFile: "/proc/sys/kernel/ns_last_pid", atomically: false, encoding: .utf8)
+            let again = try run(Harness.bindgen, ["--count", "1", "--quiet", "--proto", "udp"])
+            if again.pid == first.pid { second = again; break }
+        }
+        usleep(300_000)
+        #expect(tracer.stop() == 0)
+        let reused = try #require(second, "pid \(first.pid) was not given out again in 50 tries")
+        let events = Self.mine(tracer, pid: reused.pid)
+        try #require(events.count == 2, "\(events)")
+        #expect(events[0].path("network.transport") as? String == "tcp" && events[1].path("network.transport") as? String == "udp")
+        #expect(events[0].path("process.entity_id") as? String != events[1].path("process.entity_id") as? String)
+        #expect(events[0].path("process.start") as? String != events[1].path("process.start") as? String)
+        #expect(events[1].path("process.args") as? [String] == [Harness.bindgen.path, "--count", "1", "--quiet", "--proto", "udp"])
+        #expect(events.allSatisfy { $0.path("bind.identity.source") as? String == "kernel" })
+    }
+
     /// The entity id follows its recipe for a process alive when checked;
     /// arguments of any bytes stay valid JSON; an executable deleted since
     /// exec keeps its path and says so; a path deeper than 32 components is
