@@ -354,10 +354,10 @@ static __always_inline int on_cgroup_bind(__u32 slot, struct bpf_sock_addr *ctx,
 	e.boot_ns = bpf_ktime_get_boot_ns();
 	if (config.cgroup_direct) {
 		fill_task_btf(&e, bpf_get_current_task_btf());
-		e.start_ns = identify(bpf_get_current_task_btf(), e.pid, e.boot_ns);
+		e.start_ns = identify(bpf_get_current_task_btf(), e.pid, e.boot_ns, &e.exec_id);
 	} else {
 		fill_task_helpers(&e, pid_tgid);
-		e.start_ns = identify(NULL, e.pid, e.boot_ns);
+		e.start_ns = identify(NULL, e.pid, e.boot_ns, &e.exec_id);
 	}
 	e.probe = BINDSNOOP_PROBE_CGROUP;
 	e.requested_family = ctx->user_family;

@@ -77,6 +77,7 @@ struct bind_event {
 	__u32 uid;
 	__u32 gid;
 	__u32 netns;            /* network namespace inode of the socket */
+	__u32 exec_id;          /* the process's exec count (self_exec_id): which identity is its */
 	__s32 ret;              /* 0 or -errno */
 	__s32 bound_dev_if;     /* SO_BINDTODEVICE index, 0 if none */
 	__u16 family;           /* socket family: AF_INET or AF_INET6 */
@@ -116,6 +117,8 @@ struct process_identity {
 	__u64 parent_start_ns;   /* the same of the parent process (real_parent's leader) */
 	__u64 root_ino;          /* the process's root directory (fs->root): inode number */
 	__u32 root_dev;          /* and its superblock's s_dev (the kernel's MKDEV encoding) */
+	__u32 exec_id;           /* self_exec_id when it was read (as in bind_event) */
+	__u32 reserved0;
 	__u32 pid;               /* tgid */
 	__u32 parent_pid;
 	__u32 flags;             /* enum bindsnoop_identity_flags */

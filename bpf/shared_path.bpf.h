@@ -131,6 +131,7 @@ __noinline int send_identity(__u32 tgid, __u64 start_ns, __u64 exec_id, __u64 no
 	if (!id)
 		return 0;
 	read_identity(id, task, tgid, start_ns);
+	id->exec_id = (__u32)exec_id;
 	bpf_ringbuf_submit(id, wakeup_flags(now));
 	bpf_map_update_elem(&identities_sent, &tgid, &sent, BPF_ANY);
 	return 1;
@@ -139,8 +140,11 @@ __noinline int send_identity(__u32 tgid, __u64 start_ns, __u64 exec_id, __u64 no
 /* Before the first bind record of a process, and after each exec (which
  * counts up self_exec_id): its identity. What every bind pays is this
  * check: two loads (or reads) and one lookup. task: current_task_btf(), or
- * NULL where the kernel has no typed task. Returns the process's start. */
-static __always_inline __u64 identify(struct task_struct *task, __u32 tgid, __u64 now)
+ * NULL where the kernel has no typed task. The record gets the process's
+ * start and exec count: user space takes the identity of exactly that
+ * process and exec (a failed bind that cgroup mode reports a second later
+ * keeps the program it was made by). */
+static __always_inline __u64 identify(struct task_struct *task, __u32 tgid, __u64 now, __u32 *exec_count)
 {
 	struct identity_key_value *known;
 	__u64 start_ns, exec_id;
@@ -156,6 +160,7 @@ static __always_inline __u64 identify(struct task_struct *task, __u32 tgid, __u6
 	known = bpf_map_lookup_elem(&identities_sent, &tgid);
 	if (!known || known->start_ns != start_ns || known->exec_id != exec_id)
 		send_identity(tgid, start_ns, exec_id, now);
+	*exec_count = (__u32)exec_id;
 	return start_ns;
 }
 
@@ -167,6 +172,7 @@ static __always_inline void emit(__u64 pid_tgid, struct sock_view *v, const stru
 	__u16 requested_family = 0, requested_port = 0;
 	struct bind_event *e;
 	__u64 now, start_ns;
+	__u32 exec_id;
 
 	if (!outcome_selected(ret))
 		return;
@@ -179,7 +185,7 @@ static __always_inline void emit(__u64 pid_tgid, struct sock_view *v, const stru
 		return;
 
 	now = bpf_ktime_get_boot_ns();
-	start_ns = identify(task, pid_tgid >> 32, now);
+	start_ns = identify(task, pid_tgid >> 32, now, &exec_id);
 	e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count_lost();
@@ -191,6 +197,7 @@ static __always_inline void emit(__u64 pid_tgid, struct sock_view *v, const stru
 	fill_socket(e, v, direct, config.field_by_field);
 	fill_task(e, task, pid_tgid);
 	e->start_ns = start_ns;
+	e->exec_id = exec_id;
 	e->requested_family = requested_family;
 	e->requested_port = requested_port;
 	e->requested_len = p->len;

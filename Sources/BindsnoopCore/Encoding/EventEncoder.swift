@@ -35,7 +35,7 @@ public struct EventEncoder {
         }
 
         let identity = record.withProcessName {
-            enrichment.processes.fragments(pid: e.pid, startNanoseconds: e.start_ns, name: $0)
+            enrichment.processes.fragments(pid: e.pid, startNanoseconds: e.start_ns, execID: e.exec_id, name: $0)
         }
         out.append(",\"process\":{\"pid\":")
         out.append(decimal: UInt64(e.pid))

@@ -5,8 +5,8 @@ import Glibc
 /// The identity of each process that binds, by pid, as encoded fragments
 /// that an event pastes: the kernel sends it once per process and exec
 /// (`struct process_identity`), before that process's first bind record;
-/// every bind record carries the process's start, so an answer is used
-/// only for the very process it describes. A bind whose process has no
+/// every bind record carries the process's start and exec count, so an
+/// answer is used only for the very process and exec it describes. A bind whose process has no
 /// kernel record here (the kernel's record found no room, or this cache
 /// forgot it) gets one read from `/proc`, marked as read late, if the pid
 /// still names the process that bound; else only what the bind record
@@ -23,10 +23,20 @@ public struct ProcessIdentities {
         var byteCount: Int { process.count + parent.count + bind.count }
     }
 
-    private struct Entry {
+    /// Which process and which of its execs: what a bind record names.
+    private struct Instance: Equatable {
         var startNanoseconds: UInt64
+        var execID: UInt32
+    }
+
+    private struct Entry {
+        var instance: Instance
         var fragments: Fragments
         var serial: UInt64
+        /// The exec before this one, kept for its binds still on their way
+        /// (cgroup mode reports a failed bind up to a second later).
+        var previous: (instance: Instance, fragments: Fragments)?
+        var byteCount: Int { fragments.byteCount + (previous?.fragments.byteCount ?? 0) }
     }
 
     public static let defaultCapacity = 16_384
@@ -46,7 +56,7 @@ public struct ProcessIdentities {
     private var order: [(pid: UInt32, serial: UInt64)] = []
     private var orderHead = 0
     private var serial: UInt64 = 0
-    private var last: (pid: UInt32, startNanoseconds: UInt64, fragments: Fragments)?
+    private var last: (pid: UInt32, instance: Instance, fragments: Fragments)?
     private var lastNames: (root: RootKey, uid: UInt32, gid: UInt32, names: (user: [UInt8]?, group: [UInt8]?))?
     private var bytes = 0
     /// user.name and group.name, by the process's root.
@@ -82,17 +92,23 @@ public struct ProcessIdentities {
     public mutating func store(_ identity: ProcessIdentity) {
         var fragments = encode(identity)
         fragments.root = identity.root.flatMap { users.root($0, pid: identity.pid, parentPID: identity.parentPID) }
-        insert(pid: identity.pid, start: identity.startNanoseconds, fragments: fragments)
+        insert(pid: identity.pid, instance: Instance(startNanoseconds: identity.startNanoseconds, execID: identity.execID),
+               fragments: fragments)
     }
 
-    /// The fragments for the process `pid` that started at `startNanoseconds`
-    /// and was called `name` (its comm) when it bound.
-    public mutating func fragments(pid: UInt32, startNanoseconds: UInt64, name: UnsafeRawBufferPointer) -> Fragments {
+    /// The fragments for the process `pid` that started at `startNanoseconds`,
+    /// in its exec `execID`, and was called `name` (its comm) when it bound.
+    public mutating func fragments(pid: UInt32, startNanoseconds: UInt64, execID: UInt32,
+                                   name: UnsafeRawBufferPointer) -> Fragments {
+        let instance = Instance(startNanoseconds: startNanoseconds, execID: execID)
         // A storm from one process: the same answer as for the bind before.
-        if let last, last.pid == pid, last.startNanoseconds == startNanoseconds { return last.fragments }
-        if let entry = entries[pid], entry.startNanoseconds == startNanoseconds {
-            last = (pid, startNanoseconds, entry.fragments)
-            return entry.fragments
+        if let last, last.pid == pid, last.instance == instance { return last.fragments }
+        if let entry = entries[pid] {
+            if entry.instance == instance {
+                last = (pid, instance, entry.fragments)
+                return entry.fragments
+            }
+            if let previous = entry.previous, previous.instance == instance { return previous.fragments }
         }
         var fragments: Fragments
         if let identity = readProc(pid: pid, startNanoseconds: startNanoseconds, name: Array(name)) {
@@ -103,8 +119,8 @@ public struct ProcessIdentities {
             unavailable += 1
             fragments = encodeUnavailable(pid: pid, startNanoseconds: startNanoseconds)
         }
-        insert(pid: pid, start: startNanoseconds, fragments: fragments)
-        last = (pid, startNanoseconds, fragments)
+        insert(pid: pid, instance: instance, fragments: fragments)
+        last = (pid, instance, fragments)
         return fragments
     }
 
@@ -199,21 +215,26 @@ public struct ProcessIdentities {
 
     // MARK: - The bounded cache
 
-    private mutating func insert(pid: UInt32, start: UInt64, fragments: Fragments) {
+    private mutating func insert(pid: UInt32, instance: Instance, fragments: Fragments) {
         if last?.pid == pid { last = nil }
         lastNames = nil  // a root's table may have been read again
         serial += 1
-        if let old = entries.updateValue(Entry(startNanoseconds: start, fragments: fragments, serial: serial), forKey: pid) {
-            bytes -= old.fragments.byteCount
+        var entry = Entry(instance: instance, fragments: fragments, serial: serial)
+        if let old = entries[pid] {
+            bytes -= old.byteCount
+            if old.instance.startNanoseconds == instance.startNanoseconds && old.instance != instance {
+                entry.previous = (old.instance, old.fragments)
+            }
         }
-        bytes += fragments.byteCount
+        entries[pid] = entry
+        bytes += entry.byteCount
         order.append((pid, serial))
         while entries.count > capacity || bytes > byteBudget, orderHead < order.count {
             let oldest = order[orderHead]
             orderHead += 1
             if let entry = entries[oldest.pid], entry.serial == oldest.serial {
                 entries[oldest.pid] = nil
-                bytes -= entry.fragments.byteCount
+                bytes -= entry.byteCount
             }
         }
         if orderHead > 4096 && orderHead * 2 > order.count {

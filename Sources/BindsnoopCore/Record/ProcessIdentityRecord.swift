@@ -16,6 +16,8 @@ public struct ProcessIdentity: Sendable, Equatable {
     public var startNanoseconds: UInt64
     /// The same, in the clock ticks of `/proc/PID/stat` (field 22): what the entity id hashes.
     public var startTicks: UInt64
+    /// Which exec of the process this describes (its self_exec_id, as bind records carry it).
+    public var execID: UInt32 = 0
     /// The path as the process's own root sees it; nil where unknown (a kernel thread).
     public var executable: [UInt8]?
     public var executableCut = false
@@ -42,6 +44,7 @@ public struct ProcessIdentity: Sendable, Equatable {
         let flags = Int32(field(\.flags))
         pid = field(\.pid)
         startNanoseconds = field(\.start_ns)
+        execID = field(\.exec_id)
         startTicks = Self.ticks(nanoseconds: startNanoseconds, perSecond: ticksPerSecond)
         parentPID = field(\.parent_pid)
         parentStartTicks = Self.ticks(nanoseconds: field(\.parent_start_ns), perSecond: ticksPerSecond)

@@ -71,7 +71,7 @@ import Testing
     }
 
     static func fragments(_ identities: inout ProcessIdentities, name: String = "nginx", ticks: UInt64 = 500) -> (String, String, String) {
-        let f = Array(name.utf8).withUnsafeBytes { identities.fragments(pid: 4242, startNanoseconds: ticks * 10_000_000, name: $0) }
+        let f = Array(name.utf8).withUnsafeBytes { identities.fragments(pid: 4242, startNanoseconds: ticks * 10_000_000, execID: 0, name: $0) }
         return (String(decoding: f.process, as: UTF8.self), String(decoding: f.parent, as: UTF8.self), String(decoding: f.bind, as: UTF8.self))
     }
 
@@ -91,6 +91,25 @@ import Testing
         // The same pid, another start: not this record's process.
         let (other, _, otherBind) = Self.fragments(&identities, ticks: 900)
         #expect(!other.contains("executable") && otherBind == #","identity":{"source":"none"}"#)
+    }
+
+    /// An exec sends a new record for the same pid and start: a bind of the
+    /// exec before (cgroup mode's failed binds come a second later) keeps its program.
+    @Test func eachExecKeepsItsOwnProgram() {
+        var identities = ProcessIdentities(host: Self.host, procRoot: "/nonexistent", clock: Self.clock)
+        for (exec, program) in [(UInt32(1), "python3"), (2, "nginx")] {
+            var record = ProcessIdentityRecordTests.record(components: ["usr", "bin", program], arguments: [program])
+            let at = MemoryLayout<process_identity>.offset(of: \process_identity.exec_id)!
+            record.replaceSubrange(at..<(at + 4), with: withUnsafeBytes(of: exec.littleEndian) { Array($0) })
+            #expect(record.withUnsafeBytes { identities.store(record: $0) })
+        }
+        func program(_ exec: UInt32) -> String {
+            let f = Array("x".utf8).withUnsafeBytes { identities.fragments(pid: 4242, startNanoseconds: 5_000_000_000, execID: exec, name: $0) }
+            return String(decoding: f.process, as: UTF8.self)
+        }
+        #expect(program(2).hasPrefix(#","executable":"/usr/bin/nginx""#))
+        #expect(program(1).hasPrefix(#","executable":"/usr/bin/python3""#))
+        #expect(!program(3).contains("executable"), "an exec never described is not guessed")
     }
 
     @Test func procIsReadLateForTheSameProcessOnly() throws {
