@@ -34,14 +34,14 @@ public struct EventEncoder {
                                    sequence: sequence, host: host)
         }
 
-        let identity = record.withProcessName {
-            enrichment.processes.fragments(pid: e.pid, startNanoseconds: e.start_ns, execID: e.exec_id, name: $0)
+        let identity = record.withProcessName { name in
+            out.append(",\"process\":{\"pid\":")
+            out.append(decimal: UInt64(e.pid))
+            out.append(",\"name\":\"")
+            out.appendJSONStringContents(name)
+            out.append("\"")
+            return enrichment.processes.fragments(pid: e.pid, startNanoseconds: e.start_ns, execID: e.exec_id, name: name)
         }
-        out.append(",\"process\":{\"pid\":")
-        out.append(decimal: UInt64(e.pid))
-        out.append(",\"name\":\"")
-        record.withProcessName { out.appendJSONStringContents($0) }
-        out.append("\"")
         out.append(contentsOf: identity.process)
         out.append(",\"thread\":{\"id\":")
         out.append(decimal: UInt64(e.tid))

@@ -24,5 +24,6 @@ public struct Enrichment {
     public mutating func refresh() {
         interfaces.forget()
         containers.forget()
+        processes.forgetExited()
     }
 }

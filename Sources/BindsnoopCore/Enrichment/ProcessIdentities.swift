@@ -41,6 +41,11 @@ public struct ProcessIdentities {
 
     public static let defaultCapacity = 16_384
     public static let defaultByteBudget = 16 << 20
+    /// How often the entries of processes that have exited are forgotten
+    /// (those stored before the last sweep, so at least this long ago: a
+    /// bind reported late, as cgroup mode reports a failed one a second
+    /// later, still finds its process).
+    public static let exitedSweepInterval = 10.0
 
     private let hostID: String
     private let bootID: String
@@ -57,10 +62,12 @@ public struct ProcessIdentities {
     private var orderHead = 0
     private var serial: UInt64 = 0
     private var last: (pid: UInt32, instance: Instance, fragments: Fragments)?
-    private var lastNames: (root: RootKey, uid: UInt32, gid: UInt32, names: (user: [UInt8]?, group: [UInt8]?))?
+    private var lastNames: (root: RootKey, uid: UInt32, gid: UInt32, generation: UInt64, names: (user: [UInt8]?, group: [UInt8]?))?
     private var bytes = 0
+    private var lastExitedSweep = monotonicSeconds()
+    private var serialAtLastSweep: UInt64 = 0
     /// user.name and group.name, by the process's root.
-    public private(set) var users: UserNames
+    public let users: UserNames
     /// Binds answered from `/proc` (late), and binds with no identity at all.
     public private(set) var readLate: UInt64 = 0
     public private(set) var unavailable: UInt64 = 0
@@ -91,7 +98,7 @@ public struct ProcessIdentities {
 
     public mutating func store(_ identity: ProcessIdentity) {
         var fragments = encode(identity)
-        fragments.root = identity.root.flatMap { users.root($0, pid: identity.pid, parentPID: identity.parentPID) }
+        fragments.root = identity.root.flatMap { users.use($0, pid: identity.pid, parentPID: identity.parentPID) ? $0 : nil }
         insert(pid: identity.pid, instance: Instance(startNanoseconds: identity.startNanoseconds, execID: identity.execID),
                fragments: fragments)
     }
@@ -114,7 +121,7 @@ public struct ProcessIdentities {
         if let identity = readProc(pid: pid, startNanoseconds: startNanoseconds, name: Array(name)) {
             readLate += 1
             fragments = encode(identity)
-            fragments.root = identity.root.flatMap { users.root($0, pid: pid, parentPID: identity.parentPID) }
+            fragments.root = identity.root.flatMap { users.use($0, pid: pid, parentPID: identity.parentPID) ? $0 : nil }
         } else {
             unavailable += 1
             fragments = encodeUnavailable(pid: pid, startNanoseconds: startNanoseconds)
@@ -126,9 +133,11 @@ public struct ProcessIdentities {
 
     /// The names of `uid` and `gid` in `root`, the last answer kept for a storm.
     public mutating func names(root: RootKey, uid: UInt32, gid: UInt32) -> (user: [UInt8]?, group: [UInt8]?) {
-        if let lastNames, lastNames.root == root, lastNames.uid == uid, lastNames.gid == gid { return lastNames.names }
-        let names = (users.userName(root: root, uid: uid), users.groupName(root: root, gid: gid))
-        lastNames = (root, uid, gid, names)
+        let generation = users.generation
+        if let lastNames, lastNames.root == root, lastNames.uid == uid, lastNames.gid == gid,
+           lastNames.generation == generation { return lastNames.names }
+        let names = users.names(root: root, uid: uid, gid: gid)
+        lastNames = (root, uid, gid, generation, names)
         return names
     }
 
@@ -241,6 +250,34 @@ public struct ProcessIdentities {
             order.removeFirst(orderHead)
             orderHead = 0
         }
+    }
+
+    /// Every `exitedSweepInterval`: forgets the processes that are gone
+    /// (kill(pid, 0) says ESRCH; a pid taken again by a new process keeps
+    /// its entry until that process's identity replaces it) and gives the
+    /// memory back, so that a host where thousands of short-lived processes
+    /// bound once returns to what its live processes need. The entries
+    /// forgotten.
+    @discardableResult
+    public mutating func forgetExited(now: Double? = nil) -> Int {
+        let now = now ?? monotonicSeconds()
+        guard now - lastExitedSweep >= Self.exitedSweepInterval else { return 0 }
+        let cutoff = serialAtLastSweep
+        (lastExitedSweep, serialAtLastSweep) = (now, serial)
+        let gone = entries.compactMap { pid, entry in
+            entry.serial <= cutoff && kill(pid_t(bitPattern: pid), 0) != 0 && errno == ESRCH ? pid : nil
+        }
+        guard !gone.isEmpty else { return 0 }
+        let bytesBefore = bytes
+        for pid in gone {
+            if let entry = entries.removeValue(forKey: pid) { bytes -= entry.byteCount }
+            if last?.pid == pid { last = nil }
+        }
+        order = order[orderHead...].filter { entries[$0.pid]?.serial == $0.serial }
+        orderHead = 0
+        if entries.count * 4 < entries.capacity { entries = entries.filter { _ in true } }  // a smaller table
+        if bytesBefore - bytes >= 1 << 20 { _ = malloc_trim(0) }
+        return gone.count
     }
 
     // MARK: - /proc, late

@@ -1,5 +1,7 @@
 import CBindsnoop
+import Dispatch
 import Glibc
+import Synchronization
 
 /// A root directory as the kernel knows it: the device and inode of a
 /// process's `/proc/PID/root`. Processes of one container share it.
@@ -32,18 +34,28 @@ public struct RootKey: Hashable, Sendable {
 /// `/etc/passwd` and `/etc/group` name them (a container's own, read
 /// through its `/proc/PID/root` with openat2's RESOLVE_IN_ROOT, so that its
 /// symlinks cannot point outside it). Tables by root, as the kernel names
-/// the process's root (device, inode); read once per root and minute, when
-/// a process of a root not read for a minute gets its identity (on the
-/// event thread: a container's first bind is named; bounded, regular files
-/// of at most 1 MiB, non-blocking); then a lookup per event in a table. Nothing
-/// is guessed: a process in a user namespace of its own (its uid_map is not
-/// the identity), a root that cannot be opened (after `--user`, another
-/// user's process) or a name that is not there gives no name.
-public struct UserNames {
+/// the process's root (device, inode), read on a thread of their own: the
+/// event thread only opens `/proc/PID/root` (a link in procfs, never the
+/// container's filesystem, which may be a FUSE mount that hangs) and hands
+/// it over. A root read for the first time is waited for at most
+/// `firstReadWait`, so that a container's first bind is named; a table older
+/// than `maximumAge` is read again while the old one goes on naming. Bounded:
+/// 64 roots, regular files of at most 1 MiB, 8 192 names each. Nothing is
+/// guessed: a process in a user namespace of its own (its uid_map is not the
+/// identity), a root that cannot be opened (after `--user`, another user's
+/// process), a read not finished in time or a name that is not there gives no
+/// name.
+public final class UserNames: Sendable {
     private struct Table {
         var users: [UInt32: [UInt8]]
         var groups: [UInt32: [UInt8]]
         var loadedAt: Double
+    }
+
+    private struct State {
+        var tables: [RootKey: Table] = [:]
+        /// Roots being read, and when they were asked for.
+        var reading: [RootKey: Double] = [:]
     }
 
     /// Roots held; the one loaded longest ago is forgotten first.
@@ -53,42 +65,77 @@ public struct UserNames {
     static let maximumNames = 8192
     /// A table older than this is read again when a new process uses it.
     static let maximumAge = 60.0
+    /// How long the event thread waits for a root's first read (not at all
+    /// while an earlier read has taken longer than this: the reader is stuck).
+    static let firstReadWait = 0.005
 
     private let procRoot: String
-    private var tables: [RootKey: Table] = [:]
+    private let state = Mutex(State())
+    /// Bumped at each table read: an answer kept by a caller is stale then.
+    private let generationCounter = Atomic<UInt64>(0)
+    private let queue = DispatchQueue(label: "bindsnoop-user-names")
 
     public init(procRoot: String = "/proc") {
         self.procRoot = procRoot
     }
 
-    /// The root `root` (the kernel's answer for process `pid`), its tables
-    /// read if not fresh: through `/proc/PID/root` of the process itself, or
-    /// of its parent if the process is gone, but only where that directory
-    /// is this very root (a container's first process, whose parent is the
-    /// runtime, is not named from the host's files). nil where names cannot
-    /// be given.
-    public mutating func root(_ root: RootKey, pid: UInt32, parentPID: UInt32) -> RootKey? {
+    /// Changes when a table is read: names looked up before may differ now.
+    public var generation: UInt64 { generationCounter.load(ordering: .relaxed) }
+
+    /// The kernel named `root` as the root of process `pid`: false if its
+    /// names are not to be given (its user namespace is not the host's, or
+    /// nothing is known of the root and neither it nor its parent is there
+    /// to be read). The tables are read if they are not there or not fresh,
+    /// through `/proc/PID/root` of the process itself, or of its parent if
+    /// the process is gone, but only where that directory is this very root
+    /// (a container's first process, whose parent is the runtime, is not
+    /// named from the host's files). A first read is waited for, briefly; a
+    /// new read of a root known is not.
+    public func use(_ root: RootKey, pid: UInt32, parentPID: UInt32) -> Bool {
         let now = monotonicSeconds()
-        if let table = tables[root], now - table.loadedAt < Self.maximumAge { return root }
-        for candidate in [pid, parentPID] where candidate > 0 {
+        // Opened here: the process may be gone by the time the reader runs.
+        var candidates: [(pid: UInt32, fd: Int32)] = []
+        defer { for candidate in candidates { close(candidate.fd) } }
+        for candidate in pid == parentPID ? [pid] : [pid, parentPID] where candidate > 0 {
             let fd = bindsnoop_open_path("\(procRoot)/\(candidate)/root")
-            guard fd >= 0 else { continue }
-            defer { close(fd) }
-            guard RootKey(descriptor: fd) == root else { continue }
-            guard identityMapped(pid: candidate, file: "uid_map"), identityMapped(pid: candidate, file: "gid_map") else {
-                return nil
-            }
-            if tables[root] == nil && tables.count >= Self.maximumRoots,
-               let oldest = tables.min(by: { $0.value.loadedAt < $1.value.loadedAt })?.key {
-                tables[oldest] = nil
-            }
-            tables[root] = Table(users: load(root: fd, path: "etc/passwd", users: true),
-                                 groups: load(root: fd, path: "etc/group", users: false), loadedAt: now)
-            return root
+            if fd >= 0 { candidates.append((candidate, fd)) }
         }
-        // Not readable now: an older table of this root still names it.
-        return tables[root] == nil ? nil : root
+        // The ids as the process sees them (procfs, never the container's files).
+        if let first = candidates.first,
+           !(identityMapped(pid: first.pid, file: "uid_map") && identityMapped(pid: first.pid, file: "gid_map")) {
+            return false
+        }
+        let (known, fresh, reading, stuck) = state.withLock { state in
+            let table = state.tables[root]
+            return (table != nil, table.map { now - $0.loadedAt < Self.maximumAge } ?? false,
+                    state.reading[root] != nil, state.reading.values.contains { now - $0 > Self.firstReadWait })
+        }
+        guard !fresh, !reading, !candidates.isEmpty else { return known || !candidates.isEmpty }
+        state.withLock { $0.reading[root] = now }
+        let handed = candidates.map { ($0.pid, dup($0.fd)) }.filter { $0.1 >= 0 }
+        let done = DispatchSemaphore(value: 0)
+        queue.async { [self] in
+            let table = read(root, candidates: handed, now: now)
+            for candidate in handed { close(candidate.1) }
+            state.withLock { state in
+                state.reading[root] = nil
+                if let table {
+                    if state.tables[root] == nil && state.tables.count >= Self.maximumRoots,
+                       let oldest = state.tables.min(by: { $0.value.loadedAt < $1.value.loadedAt })?.key {
+                        state.tables[oldest] = nil
+                    }
+                    state.tables[root] = table
+                }
+            }
+            generationCounter.add(1, ordering: .relaxed)
+            done.signal()
+        }
+        if !known && !stuck { _ = done.wait(timeout: .now() + Self.firstReadWait) }
+        return true
     }
+
+    /// Waits for the reads asked for so far (tests).
+    public func waitForReads() { queue.sync {} }
 
     /// The root of a living process `pid` that started at `startTicks` (read late).
     public func root(ofLiving pid: UInt32, startTicks: UInt64) -> RootKey? {
@@ -99,9 +146,21 @@ public struct UserNames {
         return RootKey(descriptor: fd)
     }
 
-    /// The JSON string (with its quotes) naming `uid` (or `gid`) in `root`.
-    public func userName(root: RootKey, uid: UInt32) -> [UInt8]? { tables[root]?.users[uid] }
-    public func groupName(root: RootKey, gid: UInt32) -> [UInt8]? { tables[root]?.groups[gid] }
+    /// The JSON strings (with their quotes) naming `uid` and `gid` in `root`.
+    public func names(root: RootKey, uid: UInt32, gid: UInt32) -> (user: [UInt8]?, group: [UInt8]?) {
+        state.withLock { state in
+            guard let table = state.tables[root] else { return (nil, nil) }
+            return (table.users[uid], table.groups[gid])
+        }
+    }
+
+    /// On the reader's thread: the tables of `root`, from the first
+    /// candidate whose root directory it is; nil if none is.
+    private func read(_ root: RootKey, candidates: [(UInt32, Int32)], now: Double) -> Table? {
+        guard let fd = candidates.first(where: { RootKey(descriptor: $0.1) == root })?.1 else { return nil }
+        return Table(users: load(root: fd, path: "etc/passwd", users: true),
+                     groups: load(root: fd, path: "etc/group", users: false), loadedAt: now)
+    }
 
     /// The process sees the kernel's ids as they are: its map is `0 0 4294967295`.
     private func identityMapped(pid: UInt32, file: String) -> Bool {
@@ -112,7 +171,7 @@ public struct UserNames {
 
     /// The names of a passwd (`users`) or group file below `root`, first
     /// entry of an id kept; empty if it is not a regular file or not readable.
-    private mutating func load(root: Int32, path: String, users: Bool) -> [UInt32: [UInt8]] {
+    private func load(root: Int32, path: String, users: Bool) -> [UInt32: [UInt8]] {
         let fd = bindsnoop_open_in_root(root, path)
         guard fd >= 0 else { return [:] }
         defer { close(fd) }

@@ -112,6 +112,27 @@ import Testing
         #expect(!program(3).contains("executable"), "an exec never described is not guessed")
     }
 
+    /// A process that has exited is forgotten at the second sweep after it
+    /// was stored (never sooner: a late bind record still finds it); a live one stays.
+    @Test func exitedProcessesAreForgotten() {
+        var identities = ProcessIdentities(host: Self.host, procRoot: "/nonexistent", clock: Self.clock)
+        let live = UInt32(getpid()), gone = UInt32(2_147_483_000)  // above any pid_max: kill(2) says ESRCH
+        for pid in [live, gone] {
+            let record = ProcessIdentityRecordTests.record(components: ["bin", "server"], arguments: ["server"], pid: pid)
+            #expect(record.withUnsafeBytes { identities.store(record: $0) })
+        }
+        let start = monotonicSeconds()
+        #expect(identities.forgetExited(now: start + 1) == 0, "not due yet")
+        #expect(identities.forgetExited(now: start + ProcessIdentities.exitedSweepInterval) == 0, "stored since the last sweep")
+        #expect(identities.count == 2)
+        #expect(identities.forgetExited(now: start + 2 * ProcessIdentities.exitedSweepInterval) == 1)
+        #expect(identities.count == 1)
+        let kept = Array("server".utf8).withUnsafeBytes {
+            identities.fragments(pid: live, startNanoseconds: 5_000_000_000, execID: 0, name: $0)
+        }
+        #expect(String(decoding: kept.process, as: UTF8.self).hasPrefix(#","executable":"/bin/server""#))
+    }
+
     @Test func procIsReadLateForTheSameProcessOnly() throws {
         let dir = try Self.proc(exe: "/var/lib/c1/merged/bin/busybox (deleted)", root: "/var/lib/c1/merged")
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -208,21 +229,29 @@ import Testing
         #expect(stat(root, &status) == 0)
         let key = RootKey(device: UInt64(status.st_dev), inode: UInt64(status.st_ino))
 
-        var names = UserNames(procRoot: "\(dir)/proc")
-        let answer = names.root(key, pid: 4242, parentPID: 1)
-        let found = try #require(answer)
-        #expect(names.userName(root: found, uid: 4242) == Array("\"binder\"".utf8))
-        #expect(names.groupName(root: found, gid: 4343) == Array("\"binders\"".utf8))
+        let names = UserNames(procRoot: "\(dir)/proc")
+        #expect(names.use(key, pid: 4242, parentPID: 1))
+        names.waitForReads()
+        let found = names.names(root: key, uid: 4242, gid: 4343)
+        #expect(found.user == Array("\"binder\"".utf8))
+        #expect(found.group == Array("\"binders\"".utf8))
+        #expect(names.generation == 1)
 
         // The process gone, its parent in another root: not named from the parent's files.
-        var orphan = UserNames(procRoot: "\(dir)/proc")
+        let orphan = UserNames(procRoot: "\(dir)/proc")
         try FileManager.default.removeItem(atPath: "\(dir)/proc/4242/root")
-        #expect(orphan.root(key, pid: 4242, parentPID: 1) == nil)
+        _ = orphan.use(key, pid: 4242, parentPID: 1)
+        orphan.waitForReads()
+        let orphaned = orphan.names(root: key, uid: 4242, gid: 4343)
+        #expect(orphaned.user == nil && orphaned.group == nil)
 
         // A user namespace of its own: no names, whatever its files say.
         try FileManager.default.createSymbolicLink(atPath: "\(dir)/proc/4242/root", withDestinationPath: root)
         try "0 100000 65536\n".write(toFile: "\(dir)/proc/4242/uid_map", atomically: true, encoding: .utf8)
-        var mapped = UserNames(procRoot: "\(dir)/proc")
-        #expect(mapped.root(key, pid: 4242, parentPID: 0) == nil)
+        let mapped = UserNames(procRoot: "\(dir)/proc")
+        #expect(!mapped.use(key, pid: 4242, parentPID: 0))
+
+        // Neither the process nor its parent there: nothing to read, nothing known.
+        #expect(!UserNames(procRoot: "\(dir)/proc").use(key, pid: 4343, parentPID: 4344))
     }
 }
