@@ -170,6 +170,7 @@ struct Bindsnoop: ParsableCommand {
                     "live_after_ms": "\(Int((tracer.secondsToLive * 1000).rounded()))",
                     "outputs": "\(sinks.map(\.name).joined(separator: ","))",
                     "metrics": "\(settings.metricsAddress.map(\.description) ?? "off")",
+                    "run": "\(enrichment.host.runID)",
                 ])
                 SystemdNotifier.notify("READY=1")
             }

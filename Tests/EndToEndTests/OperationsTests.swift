@@ -123,6 +123,41 @@ import Testing
         try validateAgainstSchema(t.lines)
     }
 
+    /// Two runs, the first stopped by SIGKILL (no shutdown of its own): every line's
+    /// event.id is the run's id (the heartbeat's agent.ephemeral_id, the
+    /// attached line's run=) and the line's sequence, and no id of the first
+    /// run comes again in the second (a store that takes event.id as its
+    /// document id keeps the lines of both).
+    @Test(.root) func eventIDsNeverRepeatAcrossRunsEvenAfterKill9() throws {
+        var runs: [(run: String, ids: [String])] = []
+        for killed in [true, false] {
+            var tracer: Tracer?
+            _ = try run(Harness.bindgen, ["--wait-stdin", "--count", "20", "--pause-ms", "60", "--quiet"], input: "go\n") { pid in
+                tracer = try Tracer(["--pid", "\(pid)"], environment: ["BINDSNOOP_HEARTBEAT_INTERVAL": "1s"])
+            }
+            usleep(600_000)
+            let t = try #require(tracer)
+            if killed {
+                kill(t.process.processIdentifier, SIGKILL)
+                #expect(t.waitForExit() != 0)
+            } else {
+                #expect(t.stop() == 0, "\(t.stderr)")
+            }
+            let events = t.events()
+            let heartbeat = try #require(events.first { $0.path("event.action") as? String == "heartbeat" }, "\(t.lines)")
+            let run = try #require(heartbeat.path("agent.ephemeral_id") as? String)
+            #expect(t.stderr.contains("run=\(run)"), "\(t.stderr)")
+            #expect(events.filter { $0.path("event.action") as? String == "bind" }.count >= 10)
+            for event in events {
+                #expect(event.path("event.id") as? String == "\(run)-\(event.path("event.sequence") as? Int ?? -1)")
+            }
+            try validateAgainstSchema(t.lines)
+            runs.append((run, events.compactMap { $0.path("event.id") as? String }))
+        }
+        #expect(runs[0].run != runs[1].run)
+        #expect(Set(runs[0].ids).isDisjoint(with: runs[1].ids), "\(runs[0].ids.prefix(3)) \(runs[1].ids.prefix(3))")
+    }
+
     /// --rate-limit 100/s against a 100 000-bind storm: about 100 events a
     /// second from the storm, the rest counted in rate-limited records
     /// (written + suppressed = binds made), sequences gapless, and a second,

@@ -8,6 +8,7 @@ import Glibc
 /// errno messages), so that an event pastes bytes instead of escaping them.
 public struct EventEncoder {
     private let host: [UInt8]
+    private let run: [UInt8]
     private let errnoMessages = JSONFragments.errnoMessages()
     private var containers = ContainerFragments()
     private var ipv6Texts = IPv6TextCache()
@@ -15,6 +16,7 @@ public struct EventEncoder {
 
     public init(host: HostMetadata) {
         self.host = JSONFragments.host(host)
+        run = JSONFragments.eventIDPrefix(host)
     }
 
     /// One line for `record`, which returned at `unixNanoseconds`.
@@ -25,13 +27,13 @@ public struct EventEncoder {
         timestamps.append(unixNanoseconds: unixNanoseconds, to: &out)
         if record.succeeded {
             out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"start\"],\"action\":\"bind\",\"outcome\":\"success\"",
-                                   sequence: sequence, host: host)
+                                   run: run, sequence: sequence, host: host)
         } else if record.outcomeUnknown {
             out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"bind\",\"outcome\":\"unknown\"",
-                                   sequence: sequence, host: host)
+                                   run: run, sequence: sequence, host: host)
         } else {
             out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"error\"],\"action\":\"bind\",\"outcome\":\"failure\"",
-                                   sequence: sequence, host: host)
+                                   run: run, sequence: sequence, host: host)
         }
 
         let identity = record.withProcessName { name in

@@ -5,17 +5,34 @@ import Glibc
 
 extension OutputBuffer {
     /// What follows the timestamp in every line:
-    /// `","event":{…[,"sequence":N]},"host":{…}`, the members of `event` up
-    /// to the sequence given as one literal.
+    /// `","event":{…,"id":"RUN-N","sequence":N},"host":{…}`, the members of
+    /// `event` up to the id given as one literal, `run` as `eventIDPrefix` made it.
     @inline(__always)
-    mutating func appendEventAndHost(_ event: StaticString, sequence: UInt64?, host: [UInt8]) {
+    mutating func appendEventAndHost(_ event: StaticString, run: [UInt8], sequence: UInt64, host: [UInt8]) {
         append("\",\"event\":{")
         append(event)
-        if let sequence {
-            append(",\"sequence\":")
-            append(decimal: sequence)
-        }
+        append(contentsOf: run)
+        append(decimal: sequence)
+        append("\",\"sequence\":")
+        append(decimal: sequence)
         append("},")
+        append(contentsOf: host)
+    }
+
+    /// The same for a sink's record of its own drops, which has no sequence:
+    /// its id is `RUN-SINK-FIRST-LAST`, the range it reports.
+    mutating func appendEventAndHost(_ event: StaticString, run: [UInt8], sink: String, range: ClosedRange<UInt64>,
+                                     host: [UInt8]) {
+        append("\",\"event\":{")
+        append(event)
+        append(contentsOf: run)
+        var name = sink
+        name.withUTF8 { appendJSONStringContents(UnsafeRawBufferPointer($0)) }
+        append("-")
+        append(decimal: range.lowerBound)
+        append("-")
+        append(decimal: range.upperBound)
+        append("\"},")
         append(contentsOf: host)
     }
 
@@ -46,6 +63,11 @@ extension OutputBuffer {
 
 enum JSONFragments {
     /// `"host":{...}`.
+    /// `,"id":"RUN-`: what every event.id starts with.
+    static func eventIDPrefix(_ host: HostMetadata) -> [UInt8] {
+        Array(",\"id\":\"\(host.runID)-".utf8)
+    }
+
     static func host(_ host: HostMetadata) -> [UInt8] {
         var out = OutputBuffer(capacity: 256)
         out.appendMember("\"host\":{\"name\":", host.name)

@@ -5,9 +5,14 @@ import Glibc
 /// can hold one to report its own losses.
 public struct MetricEncoder: Sendable {
     private let host: [UInt8]
+    private let run: [UInt8]
+    /// `,"agent":{"ephemeral_id":"RUN"}`: a heartbeat names the run.
+    private let agent: [UInt8]
 
     public init(host: HostMetadata) {
         self.host = JSONFragments.host(host)
+        run = JSONFragments.eventIDPrefix(host)
+        agent = Array(",\"agent\":{\"ephemeral_id\":\"\(host.runID)\"}".utf8)
     }
 
     /// The in-band record of events that never became lines. `source` is
@@ -19,8 +24,13 @@ public struct MetricEncoder: Sendable {
                            sequence: UInt64?, range: ClosedRange<UInt64>? = nil, into out: inout OutputBuffer) {
         out.append("{\"@timestamp\":\"")
         RFC3339.append(unixNanoseconds: unixNanoseconds, to: &out)
-        out.appendEventAndHost("\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"events-lost\"",
-                               sequence: sequence, host: host)
+        if let sequence {
+            out.appendEventAndHost("\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"events-lost\"",
+                                   run: run, sequence: sequence, host: host)
+        } else {
+            out.appendEventAndHost("\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"events-lost\"",
+                                   run: run, sink: source, range: range ?? 0...0, host: host)
+        }
         out.append(",\"bind\":{\"lost\":{\"source\":")
         out.appendJSONString(source)
         if let reason {
@@ -46,7 +56,7 @@ public struct MetricEncoder: Sendable {
         out.append("{\"@timestamp\":\"")
         RFC3339.append(unixNanoseconds: unixNanoseconds, to: &out)
         out.appendEventAndHost("\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"bind-count\"",
-                               sequence: sequence, host: host)
+                               run: run, sequence: sequence, host: host)
         out.appendNetwork(family: key.family, transport: key.transport)
         out.append("},\"server\":{\"ip\":\"")
         key.withAddress { IPAddressFormat.append(family: key.family, address: $0, to: &out) }
@@ -66,7 +76,7 @@ public struct MetricEncoder: Sendable {
         out.append("{\"@timestamp\":\"")
         RFC3339.append(unixNanoseconds: unixNanoseconds, to: &out)
         out.appendEventAndHost("\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"rate-limited\"",
-                               sequence: sequence, host: host)
+                               run: run, sequence: sequence, host: host)
         out.append(",\"process\":{\"pid\":")
         out.append(decimal: UInt64(pid))
         out.append(",\"name\":\"")
@@ -83,7 +93,8 @@ public struct MetricEncoder: Sendable {
         out.append("{\"@timestamp\":\"")
         RFC3339.append(unixNanoseconds: unixNanoseconds, to: &out)
         out.appendEventAndHost("\"kind\":\"metric\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"heartbeat\"",
-                               sequence: sequence, host: host)
+                               run: run, sequence: sequence, host: host)
+        out.append(contentsOf: agent)
         out.append(",\"bind\":{\"probe\":")
         out.appendJSONString(heartbeat.probe.rawValue)
         out.append(",\"heartbeat\":{\"interval\":")

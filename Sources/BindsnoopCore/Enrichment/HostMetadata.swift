@@ -7,13 +7,30 @@ public struct HostMetadata: Sendable, Equatable {
     public var bootID: String?
     public var kernelRelease: String
     public var architecture: String
+    /// This run of bindsnoop (`agent.ephemeral_id`, the prefix of every
+    /// `event.id`): 96 random bits in hex, chosen at start, so that no two
+    /// runs on any host, in any boot, share an event id.
+    public var runID: String
 
-    public init(name: String, machineID: String?, bootID: String?, kernelRelease: String, architecture: String) {
+    public init(name: String, machineID: String?, bootID: String?, kernelRelease: String, architecture: String,
+                runID: String = HostMetadata.newRunID()) {
         self.name = name
         self.machineID = machineID
         self.bootID = bootID
         self.kernelRelease = kernelRelease
         self.architecture = architecture
+        self.runID = runID
+    }
+
+    /// 24 hex digits from the system's random source (getrandom(2)).
+    public static func newRunID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let high = UInt32.random(in: .min ... .max, using: &generator), low = UInt64.random(in: .min ... .max, using: &generator)
+        func hex<T: FixedWidthInteger>(_ value: T, digits: Int) -> String {
+            let text = String(value, radix: 16)
+            return String(repeating: "0", count: digits - text.count) + text
+        }
+        return hex(high, digits: 8) + hex(low, digits: 16)
     }
 
     /// From uname(2), /etc/machine-id and the kernel's boot id.

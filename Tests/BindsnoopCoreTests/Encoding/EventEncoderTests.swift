@@ -12,6 +12,7 @@ import Testing
         #expect(event.path("event.action") as? String == "bind")
         #expect(event.path("event.outcome") as? String == "success")
         #expect(event.path("event.sequence") as? Int == 7)
+        #expect(event.path("event.id") as? String == "\(RecordFixtures.host.runID)-7")
         #expect(event.path("host.name") as? String == "node-1")
         #expect(event.path("host.id") as? String == "0123456789abcdef0123456789abcdef")
         #expect(event.path("process.pid") as? Int == 1234)
@@ -115,5 +116,24 @@ import Testing
         #expect(event.path("bind.lost.events") as? Int == 5)
         #expect(event.path("bind.lost.total") as? Int == 12)
         #expect(event["@timestamp"] as? String == "1970-01-01T00:00:00.000000000Z")
+        #expect(event.path("event.id") as? String == "\(RecordFixtures.host.runID)-3")
+    }
+
+    /// A sink's record of its own drops has no sequence: its id names the sink and the range.
+    @Test func aSinksLossRecordIsNamedByItsRange() throws {
+        var out = OutputBuffer()
+        MetricEncoder(host: RecordFixtures.host).encodeLoss(source: "unix", reason: "buffer_full", lost: 5, total: 5,
+                                                            unixNanoseconds: 0, sequence: nil, range: 5...9, into: &out)
+        let event = try #require(try JSONSerialization.jsonObject(with: Data(out.bytes)) as? [String: Any])
+        #expect(event.path("event.sequence") == nil)
+        #expect(event.path("event.id") as? String == "\(RecordFixtures.host.runID)-unix-5-9")
+    }
+
+    /// A run id is 96 random bits in hex: never the same twice.
+    @Test func runIDsAreRandomHex() {
+        let ids = (0..<1000).map { _ in HostMetadata.newRunID() }
+        #expect(Set(ids).count == ids.count)
+        #expect(ids.allSatisfy { $0.utf8.count == 24 && $0.utf8.allSatisfy { ContainerIdentity.isHexDigit($0) } })
+        #expect(Set(ids.map { $0.prefix(1) }).count > 1, "leading digits vary (zero-padded, not dropped)")
     }
 }

@@ -23,6 +23,8 @@ import Testing
         let record = try #require(JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         #expect(record.path("event.action") as? String == "heartbeat")
         #expect(record.path("event.sequence") as? Int == 1)
+        #expect(record.path("event.id") as? String == "\(RecordFixtures.host.runID)-1")
+        #expect(record.path("agent.ephemeral_id") as? String == RecordFixtures.host.runID, "the heartbeat names the run")
         #expect(record.path("bind.probe") as? String == "cgroup")
         #expect(record.path("bind.heartbeat.interval") as? Int == 60)
         #expect(record.path("bind.heartbeat.uptime") as? Int == 120)
