@@ -132,6 +132,19 @@ struct process_identity {
 	char args[BINDSNOOP_ARGS_BYTES]; /* mm->arg_start.., NUL after each argument */
 };
 
+/* The inventory at start (bpf/inventory.bpf.c, a task_file iterator): one
+ * record per descriptor that holds a bound IPv4/IPv6 socket, in every
+ * network namespace. The bind_event part as a bind would fill it (ret 0,
+ * nothing requested, probe 0, boot_ns when it was read); several records
+ * share a socket_inode when several descriptors or processes hold it. */
+struct inventory_socket {
+	struct bind_event event;
+	__u64 socket_inode;     /* the socket's inode: ss's ino, /proc/PID/fd's socket:[N] */
+	__u32 fd;
+	__u8 state;             /* skc_state: TCP_LISTEN (10), TCP_CLOSE (7), ... */
+	__u8 reserved[3];
+};
+
 /* Filters set by user space before load; the verifier prunes what is off. */
 struct bindsnoop_config {
 	__u32 pid;              /* 0: any */

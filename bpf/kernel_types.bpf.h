@@ -34,6 +34,7 @@ typedef struct {
 
 struct sock_common {
 	unsigned short skc_family;
+	volatile unsigned char skc_state;
 	__u32 skc_rcv_saddr;
 	unsigned short skc_num;
 	int skc_bound_dev_if;

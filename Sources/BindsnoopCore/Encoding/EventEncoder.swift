@@ -22,10 +22,26 @@ public struct EventEncoder {
     /// One line for `record`, which returned at `unixNanoseconds`.
     public mutating func encode(_ record: BindRecord, at unixNanoseconds: Int64, sequence: UInt64,
                                 enrichment: inout Enrichment, into out: inout OutputBuffer) {
+        encode(record, inventory: nil, at: unixNanoseconds, sequence: sequence, enrichment: &enrichment, into: &out)
+    }
+
+    /// One line of the inventory at start (`event.kind` `state`): a socket
+    /// bound before bindsnoop started, with its owner as a bind would name it.
+    public mutating func encodeInventory(_ socket: InventorySocket, at unixNanoseconds: Int64, sequence: UInt64,
+                                         enrichment: inout Enrichment, into out: inout OutputBuffer) {
+        encode(socket.record, inventory: socket, at: unixNanoseconds, sequence: sequence, enrichment: &enrichment, into: &out)
+    }
+
+    @inline(__always)
+    private mutating func encode(_ record: BindRecord, inventory: InventorySocket?, at unixNanoseconds: Int64, sequence: UInt64,
+                                 enrichment: inout Enrichment, into out: inout OutputBuffer) {
         let e = record.raw
         out.append("{\"@timestamp\":\"")
         timestamps.append(unixNanoseconds: unixNanoseconds, to: &out)
-        if record.succeeded {
+        if inventory != nil {
+            out.appendEventAndHost("\"kind\":\"state\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"inventory\"",
+                                   run: run, sequence: sequence, host: host)
+        } else if record.succeeded {
             out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"start\"],\"action\":\"bind\",\"outcome\":\"success\"",
                                    run: run, sequence: sequence, host: host)
         } else if record.outcomeUnknown {
@@ -84,25 +100,35 @@ public struct EventEncoder {
             out.append(decimal: UInt64(e.bound_port))
             out.append("}")
         }
-        encodeBind(record, identity: identity.bind, interfaces: &enrichment.interfaces, into: &out)
+        encodeBind(record, inventory: inventory, identity: identity.bind, interfaces: &enrichment.interfaces, into: &out)
         if let errno = record.errno {
             encodeError(errno, into: &out)
         }
         out.append("}\n")
     }
 
-    private mutating func encodeBind(_ record: BindRecord, identity: [UInt8], interfaces: inout InterfaceNames,
-                                     into out: inout OutputBuffer) {
+    private mutating func encodeBind(_ record: BindRecord, inventory: InventorySocket?, identity: [UInt8],
+                                     interfaces: inout InterfaceNames, into out: inout OutputBuffer) {
         let e = record.raw
-        out.append(",\"bind\":{\"probe\":\"")
-        switch record.probe {
-        case .fentry: out.append("fentry")
-        case .kprobe: out.append("kprobe")
-        case .tracepoint: out.append("tracepoint")
-        case .cgroup: out.append("cgroup")
-        case nil: out.append("unknown")
+        if let inventory {
+            out.append(",\"bind\":{\"socket_id\":")
+            out.append(decimal: inventory.inode)
+            out.append(",\"inventory\":{\"listening\":")
+            out.append(inventory.listening ? "true" : "false")
+            out.append(",\"holders\":")
+            out.append(decimal: UInt64(inventory.holders))
+            out.append("},\"socket_type\":\"")
+        } else {
+            out.append(",\"bind\":{\"probe\":\"")
+            switch record.probe {
+            case .fentry: out.append("fentry")
+            case .kprobe: out.append("kprobe")
+            case .tracepoint: out.append("tracepoint")
+            case .cgroup: out.append("cgroup")
+            case nil: out.append("unknown")
+            }
+            out.append("\",\"socket_type\":\"")
         }
-        out.append("\",\"socket_type\":\"")
         out.appendName(SocketNames.socketType(e.sock_type), orDecimal: UInt64(e.sock_type))
         out.append("\"")
         if record.hasRequestedPort {
@@ -135,7 +161,7 @@ public struct EventEncoder {
             }
             out.append("}")
         }
-        if e.ret <= 0 {  // cgroup mode never sees the result of a bind that did not bind
+        if e.ret <= 0 && inventory == nil {  // cgroup mode never sees the result of a bind that did not bind
             out.append(",\"return_value\":")
             out.append(decimal: Int64(e.ret))
         }

@@ -130,6 +130,17 @@ public struct Reader: ~Copyable {
         }
     }
 
+    /// Lines of the inventory at start (JSON only), stamped when the iterator read them.
+    public mutating func recordInventory(_ sockets: ArraySlice<InventorySocket>) {
+        guard mode == .json else { return }
+        for socket in sockets {
+            sequence += 1
+            events.encodeInventory(socket, at: clock.unixNanoseconds(bootNanoseconds: socket.record.raw.boot_ns),
+                                   sequence: sequence, enrichment: &enrichment, into: &lines.bytes)
+            lines.endLine(sequence)
+        }
+    }
+
     /// The in-band heartbeat (JSON only).
     public mutating func recordHeartbeat(_ heartbeat: Heartbeat) {
         guard mode == .json else { return }

@@ -72,16 +72,19 @@ public final class TraceSession {
 
     /// Reads events until stopped. `onReady` runs once everything is attached
     /// and the ring buffer is open.
-    public func run(_ reader: consuming Reader, signals: SignalWatcher, onReady: () -> Void) throws(SinkError) {
+    /// `inventory`: the sockets bound at start, written first.
+    public func run(_ reader: consuming Reader, signals: SignalWatcher, inventory: [InventorySocket] = [],
+                    onReady: () -> Void) throws(SinkError) {
         var reader = reader
         // The ring-buffer callback reaches the reader through this pointer,
         // which lives exactly as long as the ring.
         try withUnsafeMutablePointer(to: &reader) { (reader) throws(SinkError) in
-            try run(reader, signals: signals, onReady: onReady)
+            try run(reader, signals: signals, inventory: inventory, onReady: onReady)
         }
     }
 
-    private func run(_ reader: UnsafeMutablePointer<Reader>, signals: SignalWatcher, onReady: () -> Void) throws(SinkError) {
+    private func run(_ reader: UnsafeMutablePointer<Reader>, signals: SignalWatcher, inventory: [InventorySocket],
+                     onReady: () -> Void) throws(SinkError) {
         self.reader = reader
         defer { self.reader = nil }
         // poll(2), not epoll: the set changes as sinks start and stop waiting
@@ -93,6 +96,12 @@ public final class TraceSession {
         try flush(reader)
         operate(reader)  // the metrics exist from the first scrape on
         onReady()
+        // Before the ring buffer's events (binds made since the hooks went
+        // live), in batches as the ring buffer's backlog is.
+        for start in stride(from: 0, to: inventory.count, by: Self.inventoryBatch) {
+            reader.pointee.recordInventory(inventory[start..<min(start + Self.inventoryBatch, inventory.count)])
+            try flush(reader)
+        }
 
         let deadline = limits.duration.map { monotonicSeconds() + $0 }
         var nextTick = monotonicSeconds() + 1
@@ -180,6 +189,8 @@ public final class TraceSession {
     /// cgroup mode: how often the binds no post-bind hook claimed are looked
     /// for (while the loop runs; at least once a second when idle).
     static let sweepInterval = 0.1
+    /// Inventory lines encoded between two flushes.
+    static let inventoryBatch = 256
 
     /// cgroup mode: reports the binds that failed (requested, never bound);
     /// true once `maxEvents` is reached.
