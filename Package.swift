@@ -19,14 +19,15 @@ let package = Package(
         // --metrics-address: the exposition format and a small HTTP server.
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
-        // SHA-256 for process.entity_id (a recipe anyone recomputes with sha256sum).
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // libbpf and the event record shared with the kernel program.
         .systemLibrary(name: "CBindsnoop", path: "Sources/CBindsnoop"),
         // libzstd, for rotated files.
         .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
+        // OpenSSL's libcrypto: SHA-256 for process.entity_id (a recipe anyone
+        // recomputes with sha256sum).
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
         // Turns the compiled BPF object into Swift source (base64).
         .executableTarget(name: "bpf-embed", path: "Sources/bpf-embed"),
         // Compiles bpf/*.bpf.c with clang and embeds the object.
@@ -36,13 +37,13 @@ let package = Package(
             dependencies: [
                 "CBindsnoop",
                 "CZstd",
+                "COpenSSL",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
-                .product(name: "Crypto", package: "swift-crypto"),
             ],
             swiftSettings: strict,
             plugins: ["EmbedBPF"]

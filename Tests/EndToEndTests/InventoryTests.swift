@@ -87,7 +87,7 @@ final class NetworkNamespace {
 /// The inventory at start: the sockets bound before bindsnoop started, one
 /// line each (event.kind "state"), with their owner, and with the binds made
 /// since, the set the kernel itself lists.
-@Suite(.serialized) struct InventoryTests {
+@Suite struct InventoryTests {
     /// Every kind of bound socket, IPv4 and IPv6, held by a process and the
     /// child it forked: one line per socket (not per descriptor), owned by
     /// the parent (it started first), two holders, the socket's inode as its

@@ -105,7 +105,7 @@ public enum Inventory {
 
     /// A socket a server bound, not one a client connected.
     static func isBound(_ record: inventory_socket) -> Bool {
-        if Int32(record.event.sock_type) == Int32(SOCK_STREAM.rawValue) {
+        if record.event.sock_type == 1 {  // SOCK_STREAM, as a number like SocketNames (the name, in a static build, hid SOCK_* from other files)
             return record.state == InventorySocket.listen || record.state == InventorySocket.close
         }
         return record.state == InventorySocket.close
