@@ -140,7 +140,7 @@ struct Bindsnoop: ParsableCommand {
                                                   ringBufferSize: settings.ringBufferSize))
         // Now that the hooks are live (and before --user drops the right to
         // load a program): a socket bound from here on is in the stream.
-        let inventory = settings.format == .json && !settings.count ? takeInventory(filter: settings.filter, logger: logger) : []
+        let inventory = settings.inventory && settings.format == .json && !settings.count ? takeInventory(filter: settings.filter, logger: logger) : []
         let session: TraceSession
         do {
             session = try TraceSession(tracer: tracer, sinks: sinks, limits: settings.limits,

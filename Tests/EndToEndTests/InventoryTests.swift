@@ -133,6 +133,16 @@ final class NetworkNamespace {
         try validateAgainstSchema(tracer.lines)
     }
 
+    /// `inventory.enabled: false` (here as its variable): binds only.
+    @Test(.root) func theInventoryCanBeTurnedOff() throws {
+        let holder = try SocketHolder(["tcp4-listen", "udp4"])
+        defer { holder.stop() }
+        let tracer = try Tracer(["--pid", "\(holder.description.pid)"], environment: ["BINDSNOOP_INVENTORY_ENABLED": "false"])
+        #expect(tracer.stop() == 0, "\(tracer.stderr)")
+        #expect(!tracer.lines.contains { $0.contains(#""kind":"state""#) }, "\(tracer.lines)")
+        #expect(!tracer.stderr.contains("inventory:"), "\(tracer.stderr)")
+    }
+
     /// A namespace of the test's own: sockets bound there before the start,
     /// then more bound while bindsnoop runs. The stream's set (inventory +
     /// binds, Tests/tools/bound-sockets.py) equals what `ss` lists inside

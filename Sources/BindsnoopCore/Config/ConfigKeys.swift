@@ -160,6 +160,10 @@ public enum ConfigKeys {
              "Write an in-band heartbeat record (event.action heartbeat) this often; 0 turns it off.") { draft, value in
             draft.config.heartbeatInterval = value.value
         },
+        .key("inventory.enabled", Bool.self, example: "true",
+             "At start, once the hooks are live, one line per socket already bound (event.kind state); false: binds from now on only.") {
+            draft, value in draft.config.inventory = value
+        },
         .key("rate_limit", RatePerSecond.self, flag: "rate-limit", valueName: "N/s", example: "1000/s", commented: true,
              "Write at most N events a second per process; the rest are counted in one rate-limited record per process and second.") {
             draft, value in draft.config.rateLimit = value.value
@@ -247,6 +251,7 @@ public enum ConfigKeys {
         ("limits", "Stop by itself (leave out to run until SIGINT or SIGTERM)."),
         ("metrics", "Prometheus metrics and health (off unless an address is given)."),
         ("heartbeat", "The agent's own health in the event stream."),
+        ("inventory", "The sockets already bound when bindsnoop starts (JSON output only)."),
         ("sinks", "Where events go. Any combination; stdout alone when none is configured."),
         ("sinks.stdout", "Events on stdout."),
         ("sinks.file", "A rotating NDJSON file, rotated files compressed with zstd."),

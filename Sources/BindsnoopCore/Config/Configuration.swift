@@ -21,6 +21,8 @@ public struct Configuration: Equatable, Sendable {
     public var metricsAddress: ListenAddress?
     /// An in-band heartbeat record this often (off when nil).
     public var heartbeatInterval: Double? = 60
+    /// The inventory at start (JSON output only).
+    public var inventory = true
     /// At most this many events a second per process (off when nil).
     public var rateLimit: UInt32?
     /// Where each configured value came from, by key path (the loader fills
