@@ -93,24 +93,24 @@ public final class UserNames: Sendable {
     /// new read of a root known is not.
     public func use(_ root: RootKey, pid: UInt32, parentPID: UInt32) -> Bool {
         let now = monotonicSeconds()
-        // Opened here: the process may be gone by the time the reader runs.
-        var candidates: [(pid: UInt32, fd: Int32)] = []
-        defer { for candidate in candidates { close(candidate.fd) } }
-        for candidate in pid == parentPID ? [pid] : [pid, parentPID] where candidate > 0 {
-            let fd = bindsnoop_open_path("\(procRoot)/\(candidate)/root")
-            if fd >= 0 { candidates.append((candidate, fd)) }
-        }
-        // The ids as the process sees them (procfs, never the container's files).
-        if let first = candidates.first,
-           !(identityMapped(pid: first.pid, file: "uid_map") && identityMapped(pid: first.pid, file: "gid_map")) {
-            return false
-        }
+        let candidatePIDs = (pid == parentPID ? [pid] : [pid, parentPID]).filter { $0 > 0 }
+        // The ids as the process sees them (procfs, never the container's
+        // files); its parent's if it is gone.
+        if let mapped = candidatePIDs.lazy.compactMap({ self.identityMapped(pid: $0) }).first, !mapped { return false }
         let (known, fresh, reading, stuck) = state.withLock { state in
             let table = state.tables[root]
             return (table != nil, table.map { now - $0.loadedAt < Self.maximumAge } ?? false,
                     state.reading[root] != nil, state.reading.values.contains { now - $0 > Self.firstReadWait })
         }
-        guard !fresh, !reading, !candidates.isEmpty else { return known || !candidates.isEmpty }
+        if fresh || reading { return true }
+        // Opened here: the process may be gone by the time the reader runs.
+        var candidates: [(pid: UInt32, fd: Int32)] = []
+        defer { for candidate in candidates { close(candidate.fd) } }
+        for candidate in candidatePIDs {
+            let fd = bindsnoop_open_path("\(procRoot)/\(candidate)/root")
+            if fd >= 0 { candidates.append((candidate, fd)) }
+        }
+        guard !candidates.isEmpty else { return known }
         state.withLock { $0.reading[root] = now }
         let handed = candidates.map { ($0.pid, dup($0.fd)) }.filter { $0.1 >= 0 }
         let done = DispatchSemaphore(value: 0)
@@ -162,11 +162,16 @@ public final class UserNames: Sendable {
                      groups: load(root: fd, path: "etc/group", users: false), loadedAt: now)
     }
 
-    /// The process sees the kernel's ids as they are: its map is `0 0 4294967295`.
-    private func identityMapped(pid: UInt32, file: String) -> Bool {
-        guard let (bytes, _) = readBounded("\(procRoot)/\(pid)/\(file)", limit: 256) else { return false }
-        let fields = bytes.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") || $0 == 9 })
-        return fields.map { String(decoding: $0, as: UTF8.self) } == ["0", "0", "4294967295"]
+    /// Whether process `pid` sees the kernel's ids as they are (its uid_map
+    /// and gid_map are `0 0 4294967295`); nil if it is not there to ask.
+    private func identityMapped(pid: UInt32) -> Bool? {
+        var answers: [Bool] = []
+        for file in ["uid_map", "gid_map"] {
+            guard let (bytes, _) = readBounded("\(procRoot)/\(pid)/\(file)", limit: 256) else { return nil }
+            let fields = bytes.split(whereSeparator: { $0 == UInt8(ascii: " ") || $0 == UInt8(ascii: "\n") || $0 == 9 })
+            answers.append(fields.map { String(decoding: $0, as: UTF8.self) } == ["0", "0", "4294967295"])
+        }
+        return answers.allSatisfy { $0 }
     }
 
     /// The names of a passwd (`users`) or group file below `root`, first
