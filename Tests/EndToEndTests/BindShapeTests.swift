@@ -81,7 +81,7 @@ import Testing
         }
         // EADDRINUSE: the second of two binds to one port while the first socket is open.
         let conflict = try run(Harness.bindgen, ["--port", "\(inUse)", "--count", "2", "--keep"])
-        #expect(tracer.stop() == 0)
+        #expect(tracer.stop() == 0, "\(tracer.stderr.suffix(3000))")
 
         let events = tracer.events()
         for (c, result) in runs {
@@ -112,7 +112,7 @@ import Testing
         let tracer = try Tracer([])
         // "A\<newline>, 0x01, invalid UTF-8 0xFF, an encoded surrogate, then é
         let hostile = try run(Harness.bindgen, ["--comm-hex", "22415c0a01ffeda080c3a9"])
-        #expect(tracer.stop() == 0)
+        #expect(tracer.stop() == 0, "\(tracer.stderr.suffix(3000))")
         let mine = tracer.events().filter { $0.path("process.pid") as? Int == Int(hostile.pid) }
         #expect(mine.count == 1)
         #expect(mine.first?.path("process.name") as? String == "\"A\\\n\u{01}\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}é")
@@ -125,7 +125,7 @@ import Testing
     @Test(.root) func ioUringBindVisibility() throws {
         let tracer = try Tracer([])
         let submitted = try run(Harness.bindgen, ["--io-uring", "--port", "0"])
-        #expect(tracer.stop() == 0)
+        #expect(tracer.stop() == 0, "\(tracer.stderr.suffix(3000))")
         guard submitted.bindResults.first?.hasPrefix("ok") == true else {
             // EINVAL: this kernel has no IORING_OP_BIND; nothing to observe.
             #expect(submitted.bindResults == ["err 22"], "\(submitted.stdout)\(submitted.stderr)")

@@ -96,7 +96,13 @@ public final class UserNames: Sendable {
         let candidatePIDs = (pid == parentPID ? [pid] : [pid, parentPID]).filter { $0 > 0 }
         // The ids as the process sees them (procfs, never the container's
         // files); its parent's if it is gone.
-        if let mapped = candidatePIDs.lazy.compactMap({ self.identityMapped(pid: $0) }).first, !mapped { return false }
+        // (A loop, not a lazy compactMap: that one asks twice, and a process
+        // that exits in between would answer nil the second time.)
+        for candidate in candidatePIDs {
+            guard let mapped = identityMapped(pid: candidate) else { continue }
+            if !mapped { return false }
+            break
+        }
         let (known, fresh, reading, stuck) = state.withLock { state in
             let table = state.tables[root]
             return (table != nil, table.map { now - $0.loadedAt < Self.maximumAge } ?? false,
