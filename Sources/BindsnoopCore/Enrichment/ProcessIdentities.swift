@@ -80,6 +80,7 @@ public struct ProcessIdentities {
         self.procRoot = procRoot
         self.clock = clock
         users = UserNames(procRoot: procRoot)
+        users.prepare(pid: 1)
         self.capacity = max(capacity, 1)
         self.byteBudget = byteBudget
     }

@@ -37,8 +37,9 @@ public struct RootKey: Hashable, Sendable {
 /// the process's root (device, inode), read on a thread of their own: the
 /// event thread only opens `/proc/PID/root` (a link in procfs, never the
 /// container's filesystem, which may be a FUSE mount that hangs) and hands
-/// it over. A root read for the first time is waited for at most
-/// `firstReadWait`, so that a container's first bind is named; a table older
+/// it over. The host's root (pid 1's) is read at start; a root read for the
+/// first time is waited for at most `firstReadWait` (50 ms), so that a
+/// container's first bind is named; a table older
 /// than `maximumAge` is read again while the old one goes on naming. Bounded:
 /// 64 roots, regular files of at most 1 MiB, 8 192 names each. Nothing is
 /// guessed: a process in a user namespace of its own (its uid_map is not the
@@ -67,7 +68,7 @@ public final class UserNames: Sendable {
     static let maximumAge = 60.0
     /// How long the event thread waits for a root's first read (not at all
     /// while an earlier read has taken longer than this: the reader is stuck).
-    static let firstReadWait = 0.005
+    static let firstReadWait = 0.05
 
     private let procRoot: String
     private let state = Mutex(State())
@@ -123,21 +124,40 @@ public final class UserNames: Sendable {
         queue.async { [self] in
             let table = read(root, candidates: handed, now: now)
             for candidate in handed { close(candidate.1) }
-            state.withLock { state in
-                state.reading[root] = nil
-                if let table {
-                    if state.tables[root] == nil && state.tables.count >= Self.maximumRoots,
-                       let oldest = state.tables.min(by: { $0.value.loadedAt < $1.value.loadedAt })?.key {
-                        state.tables[oldest] = nil
-                    }
-                    state.tables[root] = table
-                }
-            }
-            generationCounter.add(1, ordering: .relaxed)
+            install(table, for: root)
             done.signal()
         }
         if !known && !stuck { _ = done.wait(timeout: .now() + Self.firstReadWait) }
         return true
+    }
+
+    /// On the reader's thread: a table read (nil: none), the oldest
+    /// forgotten to make room.
+    private func install(_ table: Table?, for root: RootKey) {
+        state.withLock { state in
+            state.reading[root] = nil
+            guard let table else { return }
+            if state.tables[root] == nil && state.tables.count >= Self.maximumRoots,
+               let oldest = state.tables.min(by: { $0.value.loadedAt < $1.value.loadedAt })?.key {
+                state.tables[oldest] = nil
+            }
+            state.tables[root] = table
+        }
+        generationCounter.add(1, ordering: .relaxed)
+    }
+
+    /// At start, on the reader's thread: the tables of process `pid`'s root
+    /// (pid 1's: the host's, where most binds come from), so that the first
+    /// processes to bind do not wait for them.
+    public func prepare(pid: UInt32) {
+        let fd = bindsnoop_open_path("\(procRoot)/\(pid)/root")
+        guard fd >= 0 else { return }
+        let now = monotonicSeconds()
+        queue.async { [self] in
+            defer { close(fd) }
+            guard let root = RootKey(descriptor: fd) else { return }
+            install(read(root, candidates: [(pid, fd)], now: now), for: root)
+        }
     }
 
     /// Waits for the reads asked for so far (tests).
