@@ -25,9 +25,9 @@ let package = Package(
         .systemLibrary(name: "CBindsnoop", path: "Sources/CBindsnoop"),
         // libzstd, for rotated files.
         .systemLibrary(name: "CZstd", path: "Sources/CZstd"),
-        // OpenSSL's libcrypto: SHA-256 for process.entity_id (a recipe anyone
-        // recomputes with sha256sum).
-        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL"),
+        // Nettle: SHA-256 for process.entity_id (a recipe anyone recomputes
+        // with sha256sum). Small, and on every Debian system already.
+        .systemLibrary(name: "CNettle", path: "Sources/CNettle"),
         // Turns the compiled BPF object into Swift source (base64).
         .executableTarget(name: "bpf-embed", path: "Sources/bpf-embed"),
         // Compiles bpf/*.bpf.c with clang and embeds the object.
@@ -37,7 +37,7 @@ let package = Package(
             dependencies: [
                 "CBindsnoop",
                 "CZstd",
-                "COpenSSL",
+                "CNettle",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

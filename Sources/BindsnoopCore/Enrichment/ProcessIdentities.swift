@@ -1,5 +1,5 @@
 import CBindsnoop
-import COpenSSL
+import CNettle
 import Glibc
 
 /// The identity of each process that binds, by pid, as encoded fragments
@@ -151,8 +151,7 @@ public struct ProcessIdentities {
     public func entityID(pid: UInt32, startTicks: UInt64) -> String {
         let input = Array("\(hostID):\(bootID):\(pid):\(startTicks)".utf8)
         var digest = [UInt8](repeating: 0, count: 32)
-        // libcrypto's SHA-256 (EVP_Digest) does not fail for a digest it has built in.
-        _ = input.withUnsafeBytes { bindsnoop_sha256($0.baseAddress, $0.count, &digest) }
+        input.withUnsafeBytes { bindsnoop_sha256($0.baseAddress, $0.count, &digest) }
         let hex: [UInt8] = Array("0123456789abcdef".utf8)
         var text: [UInt8] = []
         text.reserveCapacity(32)

@@ -69,6 +69,9 @@ public enum Inventory {
                 return try read(fd)
             }
         }
+        // Loading parsed the kernel's BTF again (megabytes), freed now: without
+        // this, glibc keeps that memory for the life of the process.
+        bindsnoop_release_free_memory()
         let (records, skipped) = try result.get()
         return (group(records.filter(isBound)), skipped)
     }
