@@ -110,16 +110,14 @@ public final class UserNames: Sendable {
                     state.reading[root] != nil, state.reading.values.contains { now - $0 > Self.firstReadWait })
         }
         if fresh || reading { return true }
-        // Opened here: the process may be gone by the time the reader runs.
-        var candidates: [(pid: UInt32, fd: Int32)] = []
-        defer { for candidate in candidates { close(candidate.fd) } }
-        for candidate in candidatePIDs {
+        // Opened here (the process may be gone by the time the reader runs),
+        // and closed by the reader.
+        let handed: [(UInt32, Int32)] = candidatePIDs.compactMap { candidate in
             let fd = bindsnoop_open_path("\(procRoot)/\(candidate)/root")
-            if fd >= 0 { candidates.append((candidate, fd)) }
+            return fd >= 0 ? (candidate, fd) : nil
         }
-        guard !candidates.isEmpty else { return known }
+        guard !handed.isEmpty else { return known }
         state.withLock { $0.reading[root] = now }
-        let handed = candidates.map { ($0.pid, dup($0.fd)) }.filter { $0.1 >= 0 }
         let done = DispatchSemaphore(value: 0)
         queue.async { [self] in
             let table = read(root, candidates: handed, now: now)
