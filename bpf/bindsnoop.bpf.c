@@ -21,6 +21,12 @@
  *               that did not come through the 64-bit bind(2) system call
  *               (io_uring, 32-bit programs, the kernel).
  *
+ * In every mode, where cgroup v2 is mounted: cgroup_sock_release at the
+ * cgroup v2 root (5.9+; inside inet_release, at a socket's last close)
+ * reports the release of each socket a bind record or the inventory
+ * reported (the `reported` map, by socket inode); a lookup that misses is
+ * all it costs any other socket.
+ *
  * Kernel types are in kernel_types.bpf.h (CO-RE, no vmlinux.h), the reads
  * of sockets and tasks in read_kernel.bpf.h; this file holds the maps, the
  * filters and the programs. Kernel/KernelContract.swift names what user
@@ -76,6 +82,9 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pending_bind);
 } pending SEC(".maps");
+
+#include "reported.bpf.h"
+
 
 /* cgroup mode: requests the post-bind hook has not claimed, by socket
  * cookie, as the record to send (ret BINDSNOOP_RET_NOT_BOUND). */
@@ -234,6 +243,7 @@ static __always_inline int on_sys_exit(__u32 slot, struct syscall_exit_ctx *ctx,
 	struct fdtable *fdt;
 	struct pending_bind p = {};
 	struct sock_view v;
+	__u64 inode = 0;
 
 	/* The outcome is known before the descriptor is looked up: no walk for a
 	 * bind that is not wanted. */
@@ -242,7 +252,7 @@ static __always_inline int on_sys_exit(__u32 slot, struct syscall_exit_ctx *ctx,
 	task = bpf_get_current_task_btf();
 	regs = (struct pt_regs___kernel *)bpf_task_pt_regs(task);
 	fdt = task->files->fdt;
-	switch (socket_in_table(fdt->fd, fdt->max_fds, (int)regs->di, &p.sock, &v, direct, config.field_by_field)) {
+	switch (socket_in_table(fdt->fd, fdt->max_fds, (int)regs->di, &p.sock, &inode, &v, direct, config.field_by_field)) {
 	case FD_INET_SOCKET:
 		break;
 	case FD_NOT_A_SOCKET:
@@ -255,7 +265,7 @@ static __always_inline int on_sys_exit(__u32 slot, struct syscall_exit_ctx *ctx,
 		return 0;
 	}
 	capture_request(&p, (const void *)regs->si, (int)regs->dx, true);
-	emit(pid_tgid, &v, &p, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT, task, direct);
+	emit(pid_tgid, &v, &p, inode, (int)ctx->ret, BINDSNOOP_PROBE_TRACEPOINT, task, direct);
 	return 0;
 }
 
@@ -280,12 +290,13 @@ int tracepoint_sys_enter_bind(struct syscall_enter_ctx *ctx)
 	struct fdtable *fdt;
 	struct socket *sock;
 	struct sock_view v;
+	__u64 inode;
 
 	if (is_self_check(BINDSNOOP_SEEN_tracepoint_sys_enter_bind, pid_tgid) || !task_selected(pid_tgid))
 		return 0;
 	task = (struct task_struct *)bpf_get_current_task();
 	fdt = BPF_CORE_READ(task, files, fdt);
-	if (socket_in_table(BPF_CORE_READ(fdt, fd), BPF_CORE_READ(fdt, max_fds), (int)ctx->args[0], &sock, &v,
+	if (socket_in_table(BPF_CORE_READ(fdt, fd), BPF_CORE_READ(fdt, max_fds), (int)ctx->args[0], &sock, &inode, &v,
 			    false, config.field_by_field) == FD_INET_SOCKET)
 		remember(pid_tgid, sock, (const void *)ctx->args[1], (int)ctx->args[2], true);
 	return 0;
@@ -374,10 +385,12 @@ static __always_inline int on_cgroup_bind(__u32 slot, struct bpf_sock_addr *ctx,
 		if (!view_socket(bpf_rdonly_cast(kernel_sock(ctx->sk), bpf_core_type_id_kernel(struct sock)), &v, true, false))
 			return 1;
 		fill_socket(&e, &v, true, false);
+		e.socket_inode = sock_inode_number(v.sk, true);
 	} else {
 		if (!view_socket(kernel_sock(ctx->sk), &v, false, config.field_by_field))
 			return 1;
 		fill_socket(&e, &v, false, config.field_by_field);
+		e.socket_inode = sock_inode_number(v.sk, false);
 	}
 	e.bound_port = 0;
 	__builtin_memset(e.bound_addr, 0, sizeof(e.bound_addr));
@@ -404,7 +417,7 @@ static __always_inline int on_cgroup_bind(__u32 slot, struct bpf_sock_addr *ctx,
  * rest was read at the request; bind() changes neither options nor device). */
 static __always_inline int on_cgroup_post_bind(__u32 slot, struct bpf_sock *ctx, bool v6)
 {
-	struct bind_event *e, *out;
+	struct bind_event *e;
 	__u64 cookie;
 
 	if (is_self_check(slot, bpf_get_current_pid_tgid()))
@@ -416,21 +429,20 @@ static __always_inline int on_cgroup_post_bind(__u32 slot, struct bpf_sock *ctx,
 	if (!e)
 		return 1;
 	if (outcome_selected(0) && port_selected(e->requested_port, ctx->src_port)) {
-		out = bpf_ringbuf_reserve(&events, sizeof(*out), 0);
-		if (out) {
-			__builtin_memcpy(out, e, sizeof(*out));
-			out->ret = 0;
-			out->boot_ns = bpf_ktime_get_boot_ns();
-			out->bound_port = ctx->src_port;
-			if (v6)
-				__builtin_memcpy(out->bound_addr, (__u32[4]){ ctx->src_ip6[0], ctx->src_ip6[1], ctx->src_ip6[2],
-									     ctx->src_ip6[3] }, 16);
-			else
-				__builtin_memcpy(out->bound_addr, (__u32[1]){ ctx->src_ip4 }, 4);
-			bpf_ringbuf_submit(out, wakeup_flags(out->boot_ns));
-		} else {
+		/* The entry, bound now, is the record: sent, and kept as reported
+		 * (it is deleted from `requested` below). */
+		e->ret = 0;
+		e->boot_ns = bpf_ktime_get_boot_ns();
+		e->bound_port = ctx->src_port;
+		if (v6)
+			__builtin_memcpy(e->bound_addr, (__u32[4]){ ctx->src_ip6[0], ctx->src_ip6[1], ctx->src_ip6[2],
+								   ctx->src_ip6[3] }, 16);
+		else
+			__builtin_memcpy(e->bound_addr, (__u32[1]){ ctx->src_ip4 }, 4);
+		if (bpf_ringbuf_output(&events, e, sizeof(*e), wakeup_flags(e->boot_ns)))
 			count_lost();
-		}
+		else
+			track(e);
 	}
 	bpf_map_delete_elem(&requested, &cookie);
 	return 1;
@@ -458,4 +470,47 @@ SEC("cgroup/post_bind6")
 int cgroup_post_bind6(struct bpf_sock *ctx)
 {
 	return on_cgroup_post_bind(BINDSNOOP_SEEN_cgroup_post_bind6, ctx, true);
+}
+
+/* ---- the release, in every mode ---- */
+/* At the last close of an IPv4/IPv6 socket (inet_release), before the
+ * protocol's close: for a socket bindsnoop reported, its record and the
+ * time, once. The entry is checked against the socket before it is
+ * believed: an inode number could come back for another socket (32 bits,
+ * get_next_ino) if a release was ever missed. A port given back before the
+ * close (a UDP socket disconnected after an automatic port) is still this
+ * socket's release. */
+SEC("cgroup/sock_release")
+int cgroup_sock_release(struct bpf_sock *ctx)
+{
+	struct sock *sk = kernel_sock(ctx);
+	struct release_event *out;
+	struct bind_event *e;
+	__u64 inode;
+	__u16 port;
+
+	if (is_self_check(BINDSNOOP_SEEN_cgroup_sock_release, bpf_get_current_pid_tgid()))
+		return 1;
+	if (config.cgroup_direct) {
+		sk = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
+		inode = sock_inode_number(sk, true);
+	} else {
+		inode = sock_inode_number(sk, false);
+	}
+	e = bpf_map_lookup_elem(&reported, &inode);
+	if (!e)
+		return 1;
+	port = config.cgroup_direct ? sk->__sk_common.skc_num : BPF_CORE_READ(sk, __sk_common.skc_num);
+	if (port == e->bound_port || port == 0) {
+		out = bpf_ringbuf_reserve(&events, sizeof(*out), 0);
+		if (out) {
+			__builtin_memcpy(&out->event, e, sizeof(out->event));
+			out->released_ns = bpf_ktime_get_boot_ns();
+			bpf_ringbuf_submit(out, wakeup_flags(out->released_ns));
+		} else {
+			count_lost();
+		}
+	}
+	bpf_map_delete_elem(&reported, &inode);
+	return 1;
 }

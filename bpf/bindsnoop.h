@@ -52,7 +52,8 @@ enum bindsnoop_option {
 	X(kprobe_inet_bind) X(kprobe_inet6_bind) X(kretprobe_inet_bind) X(kretprobe_inet6_bind) \
 	X(tracepoint_sys_exit_bind_cast) X(tracepoint_sys_exit_bind_regs)                     \
 	X(tracepoint_sys_enter_bind) X(tracepoint_sys_exit_bind_pair)                         \
-	X(cgroup_bind4) X(cgroup_bind6) X(cgroup_post_bind4) X(cgroup_post_bind6)
+	X(cgroup_bind4) X(cgroup_bind6) X(cgroup_post_bind4) X(cgroup_post_bind6)                 \
+	X(cgroup_sock_release)
 
 #define BINDSNOOP_SLOT_ENUMERATOR(program) BINDSNOOP_SEEN_##program,
 enum bindsnoop_self_check_slot {
@@ -71,6 +72,7 @@ struct bind_event {
 	__u64 boot_ns;          /* bpf_ktime_get_boot_ns() at return */
 	__u64 cgroup_id;        /* cgroup v2 id of the binding task */
 	__u64 start_ns;         /* the process's start (group leader's start_boottime) */
+	__u64 socket_inode;     /* the socket's inode (its id): ss's ino, /proc/PID/fd's socket:[N]; 0 if unread */
 	__u32 pid;              /* tgid */
 	__u32 tid;
 	__u32 ppid;
@@ -139,10 +141,20 @@ struct process_identity {
  * share a socket_inode when several descriptors or processes hold it. */
 struct inventory_socket {
 	struct bind_event event;
-	__u64 socket_inode;     /* the socket's inode: ss's ino, /proc/PID/fd's socket:[N] */
 	__u32 fd;
 	__u8 state;             /* skc_state: TCP_LISTEN (10), TCP_CLOSE (7), ... */
 	__u8 reserved[3];
+};
+
+/* A reported socket given back: the release hook (cgroup/sock_release,
+ * at the last close of a socket that a bind record or the inventory
+ * reported) sends the record it was reported with, as the kernel kept it
+ * in the `reported` map (event.boot_ns: when it was reported; event.probe:
+ * 0 if the inventory reported it), and when it was released. A size of its
+ * own on the ring buffer. */
+struct release_event {
+	struct bind_event event;
+	__u64 released_ns;      /* bpf_ktime_get_boot_ns() in the release hook */
 };
 
 /* Filters set by user space before load; the verifier prunes what is off. */

@@ -48,6 +48,7 @@ struct sock {
 	struct sock_common __sk_common;
 	__u16 sk_type;
 	__u16 sk_protocol;
+	struct socket *sk_socket;
 } __attribute__((preserve_access_index));
 
 /* Linux 6.6 and later: IP_FREEBIND and friends are bits of inet_flags. */

@@ -284,7 +284,7 @@ enum fd_lookup {
 };
 
 /* The file, socket and sock through bpf_rdonly_cast pointers, with plain loads. */
-static __always_inline enum fd_lookup socket_of_file_cast(struct file *file, struct socket **sockp,
+static __always_inline enum fd_lookup socket_of_file_cast(struct file *file, struct socket **sockp, __u64 *inode,
 							  struct sock_view *v)
 {
 	struct socket *sock;
@@ -296,6 +296,7 @@ static __always_inline enum fd_lookup socket_of_file_cast(struct file *file, str
 	if (!view_socket(sock->sk, v, true, false))
 		return FD_OTHER_SOCKET;
 	*sockp = sock;
+	*inode = file->f_inode->i_ino;
 	return FD_INET_SOCKET;
 }
 
@@ -313,19 +314,44 @@ static __always_inline __u32 inode_mode_at(void)
 	return bpf_core_field_offset(struct socket_alloc, vfs_inode) + bpf_core_field_offset(struct inode, i_mode);
 }
 
+static __always_inline __u32 inode_number_at(void)
+{
+	return bpf_core_field_offset(struct socket_alloc, vfs_inode) + bpf_core_field_offset(struct inode, i_ino);
+}
+
 static __always_inline bool socket_span_holds_all(bool by_field)
 {
-	return !by_field && socket_sk_at() + 8 <= inode_mode_at() && inode_mode_at() + 2 - socket_sk_at() <= SOCKET_SPAN;
+	return !by_field && socket_sk_at() + 8 <= inode_mode_at() && inode_mode_at() + 2 - socket_sk_at() <= SOCKET_SPAN &&
+	       inode_number_at() > socket_sk_at() && inode_number_at() + 8 - socket_sk_at() <= SOCKET_SPAN;
+}
+
+/* The inode number of a socket (its id), through probe reads. */
+static __always_inline __u64 socket_inode_number(struct socket *sock)
+{
+	return sock ? BPF_CORE_READ((struct socket_alloc *)sock, vfs_inode.i_ino) : 0;
+}
+
+/* The same from a sock: its socket's (sk_socket), 0 for a sock without one.
+ * direct: sk is a typed pointer (bpf_rdonly_cast), read with plain loads. */
+static __always_inline __u64 sock_inode_number(struct sock *sk, bool direct)
+{
+	struct socket_alloc *socket;
+
+	if (!direct)
+		return socket_inode_number(BPF_CORE_READ(sk, sk_socket));
+	socket = bpf_rdonly_cast(sk->sk_socket, bpf_core_type_id_kernel(struct socket_alloc));
+	return socket->vfs_inode.i_ino;
 }
 
 /* The same through probe reads: the inode (a socket's is allocated with it:
  * SOCKET_I()), then its mode and sk in one copy where the layout allows. */
-static __always_inline enum fd_lookup socket_of_file_copy(struct file *file, struct socket **sockp,
+static __always_inline enum fd_lookup socket_of_file_copy(struct file *file, struct socket **sockp, __u64 *number,
 							  struct sock_view *v, bool by_field)
 {
 	struct inode *inode = BPF_CORE_READ(file, f_inode);
 	struct socket *sock;
 	struct sock *sk;
+	__u64 ino;
 	__u16 mode;
 
 	if (!inode)
@@ -334,23 +360,30 @@ static __always_inline enum fd_lookup socket_of_file_copy(struct file *file, str
 	if (socket_span_holds_all(by_field)) {
 		__u8 span[SOCKET_SPAN];
 		__u32 mode_in_span = inode_mode_at() - socket_sk_at();
+		__u32 ino_in_span = inode_number_at() - socket_sk_at();
 
 		if (bpf_probe_read_kernel(span, sizeof(span), (__u8 *)sock + socket_sk_at()))
 			return FD_NOT_A_SOCKET;
 		barrier_var(mode_in_span); /* one offset, added to the stack pointer once */
+		barrier_var(ino_in_span);
 		mode = *(__u16 *)(span + mode_in_span);
+		ino = *(__u64 *)(span + ino_in_span);
 		sk = *(struct sock **)span;
 	} else {
 		mode = BPF_CORE_READ(inode, i_mode);
 		sk = NULL;
-		if ((mode & S_IFMT) == S_IFSOCK)
+		ino = 0;
+		if ((mode & S_IFMT) == S_IFSOCK) {
 			sk = BPF_CORE_READ(sock, sk);
+			ino = BPF_CORE_READ(inode, i_ino);
+		}
 	}
 	if ((mode & S_IFMT) != S_IFSOCK)
 		return FD_NOT_A_SOCKET;
 	if (!view_socket(sk, v, false, by_field))
 		return FD_OTHER_SOCKET;
 	*sockp = sock;
+	*number = ino;
 	return FD_INET_SOCKET;
 }
 
@@ -358,7 +391,8 @@ static __always_inline enum fd_lookup socket_of_file_copy(struct file *file, str
  * into *sockp, and its sock read into v. Reading the table's slot takes a
  * helper in every strategy (an array of pointers, indexed by a variable). */
 static __always_inline enum fd_lookup socket_in_table(struct file **fds, unsigned int max_fds, int fd,
-						      struct socket **sockp, struct sock_view *v, bool direct, bool by_field)
+						      struct socket **sockp, __u64 *inode, struct sock_view *v, bool direct,
+						      bool by_field)
 {
 	struct file *file;
 
@@ -366,7 +400,7 @@ static __always_inline enum fd_lookup socket_in_table(struct file **fds, unsigne
 		return FD_NOT_A_SOCKET;
 	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
 		return FD_NOT_A_SOCKET;
-	return direct ? socket_of_file_cast(file, sockp, v) : socket_of_file_copy(file, sockp, v, by_field);
+	return direct ? socket_of_file_cast(file, sockp, inode, v) : socket_of_file_copy(file, sockp, inode, v, by_field);
 }
 
 #endif

@@ -166,8 +166,8 @@ static __always_inline __u64 identify(struct task_struct *task, __u32 tgid, __u6
 
 /* One record for a bind() on the IPv4/IPv6 socket in v; task is
  * current_task_btf(); direct: v->sk is a typed pointer (bpf_rdonly_cast). */
-static __always_inline void emit(__u64 pid_tgid, struct sock_view *v, const struct pending_bind *p, int ret,
-				 __u8 probe, struct task_struct *task, bool direct)
+static __always_inline void emit(__u64 pid_tgid, struct sock_view *v, const struct pending_bind *p, __u64 inode,
+				 int ret, __u8 probe, struct task_struct *task, bool direct)
 {
 	__u16 requested_family = 0, requested_port = 0;
 	struct bind_event *e;
@@ -202,6 +202,7 @@ static __always_inline void emit(__u64 pid_tgid, struct sock_view *v, const stru
 	e->requested_port = requested_port;
 	e->requested_len = p->len;
 	e->probe = probe;
+	e->socket_inode = inode;
 
 	__builtin_memset(e->requested_addr, 0, sizeof(e->requested_addr));
 	if (requested_family == AF_INET6 && p->len >= 24)
@@ -209,6 +210,16 @@ static __always_inline void emit(__u64 pid_tgid, struct sock_view *v, const stru
 	else if (p->len >= 8)
 		__builtin_memcpy(e->requested_addr, p->addr + 4, 4);
 
+	if (ret == 0) {
+		/* Kept for the release hook: from a copy (the kernel takes a map
+		 * value from the stack, not from ring-buffer memory). */
+		struct bind_event kept;
+
+		__builtin_memcpy(&kept, e, sizeof(kept));
+		bpf_ringbuf_submit(e, wakeup_flags(kept.boot_ns));
+		track(&kept);
+		return;
+	}
 	bpf_ringbuf_submit(e, wakeup_flags(e->boot_ns));
 }
 
@@ -220,7 +231,7 @@ static __always_inline void emit_for(__u64 pid_tgid, struct socket *sock, const 
 	struct sock_view v;
 
 	if (view_socket(BPF_CORE_READ(sock, sk), &v, false, config.field_by_field))
-		emit(pid_tgid, &v, p, ret, probe, current_task_btf(), false);
+		emit(pid_tgid, &v, p, socket_inode_number(sock), ret, probe, current_task_btf(), false);
 }
 
 static __always_inline void remember(__u64 pid_tgid, struct socket *sock, const void *addr, int addr_len, bool user)

@@ -128,6 +128,8 @@ struct Bindsnoop: ParsableCommand {
         do {
             tracer = try BPFTracer.start(selection: settings.probe, filter: settings.filter,
                                          ringBufferBytes: UInt32(settings.ringBufferSize),
+                                         releaseSockets: settings.release && settings.format == .json && !settings.count
+                                             ? settings.releaseMaxSockets : nil,
                                          overrides: kernel.overrides, logger: logger)
         } catch {
             if case .cgroup(let path, let code) = error {
@@ -140,7 +142,7 @@ struct Bindsnoop: ParsableCommand {
                                                   ringBufferSize: settings.ringBufferSize))
         // Now that the hooks are live (and before --user drops the right to
         // load a program): a socket bound from here on is in the stream.
-        let inventory = settings.inventory && settings.format == .json && !settings.count ? takeInventory(filter: settings.filter, logger: logger) : []
+        let inventory = settings.inventory && settings.format == .json && !settings.count ? takeInventory(filter: settings.filter, tracer: tracer, logger: logger) : []
         let session: TraceSession
         do {
             session = try TraceSession(tracer: tracer, sinks: sinks, limits: settings.limits,
@@ -184,15 +186,14 @@ struct Bindsnoop: ParsableCommand {
 
     /// The sockets bound before the start, as the tracing filters select
     /// them; none, with one line saying why, where the kernel cannot list them.
-    private func takeInventory(filter: KernelFilter, logger: Logger) -> [InventorySocket] {
+    private func takeInventory(filter: KernelFilter, tracer: BPFTracer, logger: Logger) -> [InventorySocket] {
         if filter.cgroupPath != nil {
             logger.notice("inventory at start: not taken with a cgroup filter (not supported yet); binds are reported from now on")
             return []
         }
         let started = DispatchTime.now().uptimeNanoseconds
         do {
-            let (sockets, skipped) = try Inventory.take()
-            let selected = sockets.filter { Inventory.passes($0, filter: filter) }
+            let (selected, skipped) = try Inventory.take(filter: filter, tracer: tracer)
             logger.info("inventory: \(selected.count) bound sockets", metadata: [
                 "shared": "\(selected.filter { $0.holders > 1 }.count)",
                 "ms": "\((DispatchTime.now().uptimeNanoseconds - started) / 1_000_000)",

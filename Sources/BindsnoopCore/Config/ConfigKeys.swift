@@ -164,6 +164,18 @@ public enum ConfigKeys {
              "At start, once the hooks are live, one line per socket already bound (event.kind state); false: binds from now on only.") {
             draft, value in draft.config.inventory = value
         },
+        .key("release.enabled", Bool.self, example: "true",
+             "One line (event.type end) when a socket a bind or inventory line reported gives its port back (its last close); JSON output only.") {
+            draft, value in draft.config.release = value
+        },
+        .key("release.max_sockets", Int64.self, example: "16384",
+             "Sockets remembered in the kernel for their release (about 220 bytes each, allocated at start); past it, an in-band record counts the sockets that will have no release line.") {
+            draft, value throws(ConfigError) in
+            guard (16...Int64(Configuration.maxReleaseSockets)).contains(value) else {
+                throw ConfigError(key: "release.max_sockets", "must be between 16 and \(Configuration.maxReleaseSockets)")
+            }
+            draft.config.releaseMaxSockets = UInt32(value)
+        },
         .key("rate_limit", RatePerSecond.self, flag: "rate-limit", valueName: "N/s", example: "1000/s", commented: true,
              "Write at most N events a second per process; the rest are counted in one rate-limited record per process and second.") {
             draft, value in draft.config.rateLimit = value.value
@@ -252,6 +264,7 @@ public enum ConfigKeys {
         ("metrics", "Prometheus metrics and health (off unless an address is given)."),
         ("heartbeat", "The agent's own health in the event stream."),
         ("inventory", "The sockets already bound when bindsnoop starts (JSON output only)."),
+        ("release", "When a reported socket gives its port back (JSON output only)."),
         ("sinks", "Where events go. Any combination; stdout alone when none is configured."),
         ("sinks.stdout", "Events on stdout."),
         ("sinks.file", "A rotating NDJSON file, rotated files compressed with zstd."),

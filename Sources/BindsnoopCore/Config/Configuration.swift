@@ -23,6 +23,11 @@ public struct Configuration: Equatable, Sendable {
     public var heartbeatInterval: Double? = 60
     /// The inventory at start (JSON output only).
     public var inventory = true
+    /// Release lines (JSON output only).
+    public var release = true
+    /// The kernel's table of reported sockets, kept for their release.
+    public var releaseMaxSockets: UInt32 = 16384
+    public static let maxReleaseSockets: UInt32 = 1 << 22
     /// At most this many events a second per process (off when nil).
     public var rateLimit: UInt32?
     /// Where each configured value came from, by key path (the loader fills

@@ -19,28 +19,49 @@ public struct EventEncoder {
         run = JSONFragments.eventIDPrefix(host)
     }
 
+    /// What a line says of its record: a bind, a socket of the inventory
+    /// at start, or the release of a reported socket.
+    private enum Line {
+        case bind
+        case inventory(InventorySocket)
+        /// `reportedAt`: when the bind or the inventory reported it (wall clock).
+        case release(ReleaseRecord, reportedAt: Int64)
+    }
+
     /// One line for `record`, which returned at `unixNanoseconds`.
     public mutating func encode(_ record: BindRecord, at unixNanoseconds: Int64, sequence: UInt64,
                                 enrichment: inout Enrichment, into out: inout OutputBuffer) {
-        encode(record, inventory: nil, at: unixNanoseconds, sequence: sequence, enrichment: &enrichment, into: &out)
+        encode(record, line: .bind, at: unixNanoseconds, sequence: sequence, enrichment: &enrichment, into: &out)
     }
 
     /// One line of the inventory at start (`event.kind` `state`): a socket
     /// bound before bindsnoop started, with its owner as a bind would name it.
     public mutating func encodeInventory(_ socket: InventorySocket, at unixNanoseconds: Int64, sequence: UInt64,
                                          enrichment: inout Enrichment, into out: inout OutputBuffer) {
-        encode(socket.record, inventory: socket, at: unixNanoseconds, sequence: sequence, enrichment: &enrichment, into: &out)
+        encode(socket.record, line: .inventory(socket), at: unixNanoseconds, sequence: sequence, enrichment: &enrichment, into: &out)
+    }
+
+    /// One line for the release of a reported socket (`event.type` `end`),
+    /// released at `unixNanoseconds` and reported at `reportedAt`: the
+    /// socket, its process and its address as they were reported.
+    public mutating func encodeRelease(_ release: ReleaseRecord, at unixNanoseconds: Int64, reportedAt: Int64, sequence: UInt64,
+                                       enrichment: inout Enrichment, into out: inout OutputBuffer) {
+        encode(release.reported, line: .release(release, reportedAt: reportedAt), at: unixNanoseconds, sequence: sequence,
+               enrichment: &enrichment, into: &out)
     }
 
     @inline(__always)
-    private mutating func encode(_ record: BindRecord, inventory: InventorySocket?, at unixNanoseconds: Int64, sequence: UInt64,
+    private mutating func encode(_ record: BindRecord, line: Line, at unixNanoseconds: Int64, sequence: UInt64,
                                  enrichment: inout Enrichment, into out: inout OutputBuffer) {
         let e = record.raw
         out.append("{\"@timestamp\":\"")
         timestamps.append(unixNanoseconds: unixNanoseconds, to: &out)
-        if inventory != nil {
+        if case .inventory = line {
             out.appendEventAndHost("\"kind\":\"state\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"inventory\"",
                                    run: run, sequence: sequence, host: host)
+        } else if case .release(let release, let reportedAt) = line {
+            out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"end\"],\"action\":\"release\",\"outcome\":\"success\"",
+                                   start: reportedAt, duration: release.heldNanoseconds, run: run, sequence: sequence, host: host)
         } else if record.succeeded {
             out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"start\"],\"action\":\"bind\",\"outcome\":\"success\"",
                                    run: run, sequence: sequence, host: host)
@@ -100,17 +121,18 @@ public struct EventEncoder {
             out.append(decimal: UInt64(e.bound_port))
             out.append("}")
         }
-        encodeBind(record, inventory: inventory, identity: identity.bind, interfaces: &enrichment.interfaces, into: &out)
+        encodeBind(record, line: line, identity: identity.bind, interfaces: &enrichment.interfaces, into: &out)
         if let errno = record.errno {
             encodeError(errno, into: &out)
         }
         out.append("}\n")
     }
 
-    private mutating func encodeBind(_ record: BindRecord, inventory: InventorySocket?, identity: [UInt8],
+    private mutating func encodeBind(_ record: BindRecord, line: Line, identity: [UInt8],
                                      interfaces: inout InterfaceNames, into out: inout OutputBuffer) {
         let e = record.raw
-        if let inventory {
+        switch line {
+        case .inventory(let inventory):
             out.append(",\"bind\":{\"socket_id\":")
             out.append(decimal: inventory.inode)
             out.append(",\"inventory\":{\"listening\":")
@@ -118,7 +140,12 @@ public struct EventEncoder {
             out.append(",\"holders\":")
             out.append(decimal: UInt64(inventory.holders))
             out.append("},\"socket_type\":\"")
-        } else {
+        case .release(let release, _):
+            out.append(",\"bind\":{\"socket_id\":")
+            out.append(decimal: e.socket_inode)
+            out.append(release.fromInventory ? ",\"release\":{\"reported_by\":\"inventory\"},\"socket_type\":\""
+                                             : ",\"release\":{\"reported_by\":\"bind\"},\"socket_type\":\"")
+        case .bind:
             out.append(",\"bind\":{\"probe\":\"")
             switch record.probe {
             case .fentry: out.append("fentry")
@@ -127,7 +154,13 @@ public struct EventEncoder {
             case .cgroup: out.append("cgroup")
             case nil: out.append("unknown")
             }
-            out.append("\",\"socket_type\":\"")
+            if e.socket_inode != 0 {
+                out.append("\",\"socket_id\":")
+                out.append(decimal: e.socket_inode)
+                out.append(",\"socket_type\":\"")
+            } else {
+                out.append("\",\"socket_type\":\"")
+            }
         }
         out.appendName(SocketNames.socketType(e.sock_type), orDecimal: UInt64(e.sock_type))
         out.append("\"")
@@ -161,7 +194,7 @@ public struct EventEncoder {
             }
             out.append("}")
         }
-        if e.ret <= 0 && inventory == nil {  // cgroup mode never sees the result of a bind that did not bind
+        if case .bind = line, e.ret <= 0 {  // cgroup mode never sees the result of a bind that did not bind
             out.append(",\"return_value\":")
             out.append(decimal: Int64(e.ret))
         }

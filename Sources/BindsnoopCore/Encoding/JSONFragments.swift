@@ -11,6 +11,24 @@ extension OutputBuffer {
     mutating func appendEventAndHost(_ event: StaticString, run: [UInt8], sequence: UInt64, host: [UInt8]) {
         append("\",\"event\":{")
         append(event)
+        appendIDAndHost(run: run, sequence: sequence, host: host)
+    }
+
+    /// The same for a span of time (a release): `event.start` and
+    /// `event.duration` (nanoseconds, as ECS has it) after `event`.
+    mutating func appendEventAndHost(_ event: StaticString, start unixNanoseconds: Int64, duration: UInt64, run: [UInt8],
+                                     sequence: UInt64, host: [UInt8]) {
+        append("\",\"event\":{")
+        append(event)
+        append(",\"start\":\"")
+        RFC3339.append(unixNanoseconds: unixNanoseconds, to: &self)
+        append("\",\"duration\":")
+        append(decimal: duration)
+        appendIDAndHost(run: run, sequence: sequence, host: host)
+    }
+
+    @inline(__always)
+    private mutating func appendIDAndHost(run: [UInt8], sequence: UInt64, host: [UInt8]) {
         append(contentsOf: run)
         append(decimal: sequence)
         append("\",\"sequence\":")

@@ -12,6 +12,14 @@ public final class BPFTracer {
     private var links: [OpaquePointer]
     /// The `lost` array map, mapped read-only (BPF_F_MMAPABLE).
     private let lostCounter: UnsafeMutableRawPointer
+    /// The `untracked` array map (reported sockets that will have no release line), mapped read-only.
+    private let untrackedCounter: UnsafeMutableRawPointer
+    /// The `reported` map (sockets reported and not released), which the inventory fills too.
+    public let reportedMapFD: Int32
+    /// The `untracked` map's descriptor, which the inventory shares.
+    public let untrackedMapFD: Int32
+    /// The release hook is attached: every reported socket's release is reported.
+    public var reportsReleases: Bool { programs.contains(KernelContract.releaseProgram) }
     /// The BPF_MAP_TYPE_RINGBUF map to read events from.
     public let ringBufferMapFD: Int32
     /// The cgroup hooks' table of unclaimed requests, where they run.
@@ -31,6 +39,8 @@ public final class BPFTracer {
         self.object = object
         self.links = links
         ringBufferMapFD = bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.eventsMap))
+        reportedMapFD = bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.reportedMap))
+        untrackedMapFD = bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.untrackedMap))
         requestedMapFD = programs.contains(KernelContract.cgroupHookPrograms[0])
             ? bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.requestedMap)) : nil
         programDescriptors = programs.map { ($0, bpf_program__fd(bpf_object__find_program_by_name(object, $0))) }
@@ -41,6 +51,8 @@ public final class BPFTracer {
         }
         lostCounter = try map(bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.lostMap)), offset: 0,
                               writable: false, "the loss counter")
+        untrackedCounter = try map(untrackedMapFD, offset: 0,
+                                   writable: false, "the untracked-socket counter")
         selfChecks = try map(bpf_map__fd(bpf_object__find_map_by_name(object, KernelContract.selfChecksMap)), offset: 0,
                              writable: true, "the self-check slots")
         ringPositions = (try map(ringBufferMapFD, offset: 0, writable: false, "the ring buffer's consumer page"),
@@ -48,7 +60,7 @@ public final class BPFTracer {
     }
 
     deinit {
-        for page in [lostCounter, selfChecks, ringPositions.consumer, ringPositions.producer] { munmap(page, Int(getpagesize())) }
+        for page in [lostCounter, untrackedCounter, selfChecks, ringPositions.consumer, ringPositions.producer] { munmap(page, Int(getpagesize())) }
         for link in links { bpf_link__destroy(link) }
         bpf_object__close(object)
     }
@@ -65,18 +77,36 @@ public final class BPFTracer {
 
     /// Tries the selected modes in order and returns the first that loads and
     /// attaches; the error of each mode tried otherwise.
+    /// `releaseSockets`: the most reported sockets remembered for their
+    /// release (nil: no release hook). Where the kernel cannot run the
+    /// release hook, the mode without it, with one warning.
     /// `overrides`: the tests' choices of program variant and read strategy.
     public static func start(selection: ProbeSelection, filter: KernelFilter, ringBufferBytes: UInt32,
-                             overrides: ProgramOverrides = ProgramOverrides(), logger: Logger) throws(TracerError) -> BPFTracer {
+                             releaseSockets: UInt32? = nil, overrides: ProgramOverrides = ProgramOverrides(),
+                             logger: Logger) throws(TracerError) -> BPFTracer {
         guard Privileges.canLoadBPF() else { throw .notPrivileged }
         guard let objectBytes = Data(base64Encoded: BindsnoopBPFObject.base64) else {
             throw .objectRejected(errno: EINVAL)
         }
+        var release = releaseSockets
+        if release != nil, CgroupMount.path() == nil {
+            logger.warning("no release lines: no cgroup v2 hierarchy is mounted (the release hook attaches at its root); bind and inventory lines are not affected")
+            release = nil
+        }
         var failures: [TracerError] = []
         for mode in selection.candidates {
             do {
-                let tracer = try attemptWithCgroupHooks(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes,
+                let tracer: BPFTracer
+                do {
+                    tracer = try attemptWithCgroupHooks(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, release: release,
                                                         overrides: overrides, objectBytes: objectBytes, logger: logger)
+                } catch where release != nil && error.names(any: [KernelContract.releaseProgram]) {
+                    logger.warning("no release lines: this kernel refused the release hook (cgroup/sock_release at the cgroup v2 root, Linux 5.9+); bind and inventory lines are not affected",
+                                   metadata: ["reason": "\(error)"])
+                    release = nil
+                    tracer = try attemptWithCgroupHooks(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, release: nil,
+                                                        overrides: overrides, objectBytes: objectBytes, logger: logger)
+                }
                 // Loading parsed the kernel's BTF (megabytes) and freed it;
                 // without this, glibc keeps that memory for good.
                 bindsnoop_release_free_memory()
@@ -96,39 +126,43 @@ public final class BPFTracer {
     /// call (io_uring, 32-bit programs): where the kernel lets cgroup
     /// programs read the saved registers, the cgroup hooks run beside it for
     /// those. If they cannot attach, the tracepoint alone, with a warning.
-    private static func attemptWithCgroupHooks(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32,
+    private static func attemptWithCgroupHooks(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32, release: UInt32?,
                                                overrides: ProgramOverrides, objectBytes: Data, logger: Logger) throws(TracerError) -> BPFTracer {
         guard mode == .tracepoint else {
-            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, overrides: overrides,
+            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, release: release, overrides: overrides,
                                cgroupHooks: false, objectBytes: objectBytes)
         }
         guard libbpf_probe_bpf_helper(BPF_PROG_TYPE_CGROUP_SOCK_ADDR, BPF_FUNC_task_pt_regs, nil) == 1 else {
-            let tracer = try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, overrides: overrides,
+            let tracer = try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, release: release, overrides: overrides,
                                      cgroupHooks: false, objectBytes: objectBytes)
             logger.warning("tracepoint mode without the cgroup hooks: io_uring and 32-bit binds will not be seen",
                            metadata: ["reason": "this kernel's cgroup programs cannot call bpf_task_pt_regs"])
             return tracer
         }
         do {
-            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, overrides: overrides,
+            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, release: release, overrides: overrides,
                                cgroupHooks: true, objectBytes: objectBytes)
         } catch {
             // Not a mode failure (a bad --cgroup), or the tracepoint's own
-            // program refused: alone it fares no better.
-            guard case .modeFailed = error, !error.names(any: programNames(for: mode, overrides: overrides)) else { throw error }
+            // program (or the release hook, which the caller leaves out)
+            // refused: without the cgroup hooks it fares no better.
+            guard case .modeFailed = error,
+                  !error.names(any: programNames(for: mode, overrides: overrides) + [KernelContract.releaseProgram]) else { throw error }
             logger.warning("tracepoint mode without the cgroup hooks: io_uring and 32-bit binds will not be seen",
                            metadata: ["reason": "\(error)"])
-            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, overrides: overrides,
+            return try attempt(mode: mode, filter: filter, ringBufferBytes: ringBufferBytes, release: release, overrides: overrides,
                                cgroupHooks: false, objectBytes: objectBytes)
         }
     }
 
-    private static func attempt(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32, overrides: ProgramOverrides,
-                                cgroupHooks: Bool, objectBytes: Data) throws(TracerError) -> BPFTracer {
+    private static func attempt(mode: ProbeMode, filter: KernelFilter, ringBufferBytes: UInt32, release: UInt32?,
+                                overrides: ProgramOverrides, cgroupHooks: Bool, objectBytes: Data) throws(TracerError) -> BPFTracer {
         if mode == .tracepoint { try Tracefs.ensureMounted() }
         let cgroupPrograms = KernelContract.cgroupHookPrograms
+        let atCgroupRoot = cgroupPrograms + [KernelContract.releaseProgram]
         // the probe loads a program: once
         let programs = programNames(for: mode, overrides: overrides) + (cgroupHooks ? cgroupPrograms : [])
+            + (release != nil ? [KernelContract.releaseProgram] : [])
         // libbpf keeps pointers into the object bytes until load returns.
         let opened: Result<OpaquePointer, TracerError> = objectBytes.withUnsafeBytes { bytes in
             guard let object = bindsnoop_open_object(bytes.baseAddress, bytes.count, "bindsnoop") else {
@@ -136,7 +170,7 @@ public final class BPFTracer {
             }
             do throws(TracerError) {
                 try configure(object, mode: mode, programs: programs, filter: filter, ringBufferBytes: ringBufferBytes,
-                              fieldByField: overrides.fieldByField,
+                              reportedSockets: release ?? 1, fieldByField: overrides.fieldByField,
                               cgroupSkipsBindSyscall: mode != .cgroup && cgroupHooks)
                 _ = bindsnoop_libbpf_log_take()
                 let err = bpf_object__load(object)
@@ -155,10 +189,10 @@ public final class BPFTracer {
         let tracer: BPFTracer
         do throws(TracerError) {
             try fillCgroupFilter(object, path: filter.cgroupPath)
-            let root = mode == .cgroup || cgroupHooks ? try openCgroupRoot(mode) : -1
+            let root = programs.contains(where: atCgroupRoot.contains) ? try openCgroupRoot(mode) : -1
             defer { if root >= 0 { close(root) } }
             for name in programs {
-                let atRoot = cgroupPrograms.contains(name)
+                let atRoot = atCgroupRoot.contains(name)
                 _ = bindsnoop_libbpf_log_take()
                 guard let program = bpf_object__find_program_by_name(object, name),
                       let link = atRoot ? bpf_program__attach_cgroup(program, root) : bpf_program__attach(program) else {
@@ -228,7 +262,8 @@ public final class BPFTracer {
 
     /// Before load: only `programs`, the filters, the ring size.
     private static func configure(_ object: OpaquePointer, mode: ProbeMode, programs: [String], filter: KernelFilter,
-                                  ringBufferBytes: UInt32, fieldByField: Bool, cgroupSkipsBindSyscall: Bool) throws(TracerError) {
+                                  ringBufferBytes: UInt32, reportedSockets: UInt32, fieldByField: Bool,
+                                  cgroupSkipsBindSyscall: Bool) throws(TracerError) {
         let wanted = Set(programs + [KernelContract.whoamiProgram])
         var program = bpf_object__next_program(object, nil)
         while let current = program {
@@ -239,6 +274,25 @@ public final class BPFTracer {
               bpf_map__set_max_entries(events, ringBufferBytes) == 0 else {
             throw .modeFailed(mode, stage: "sizing the ring buffer", errno: EINVAL)
         }
+        guard let reported = bpf_object__find_map_by_name(object, KernelContract.reportedMap),
+              bpf_map__set_max_entries(reported, reportedSockets) == 0 else {
+            throw .modeFailed(mode, stage: "sizing the table of reported sockets", errno: EINVAL)
+        }
+        var config = filter.kernelConfig
+        config.wakeup_interval_ns = UInt64(wakeupInterval * 1e9)
+        config.wakeup_bytes = UInt64(ringBufferBytes / 8)
+        config.cgroup_skips_bind_syscall = cgroupSkipsBindSyscall ? 1 : 0
+        config.field_by_field = fieldByField ? 1 : 0
+        if wanted.contains(KernelContract.cgroupHookPrograms[0]) || wanted.contains(KernelContract.releaseProgram) {
+            config.cgroup_direct = bindsnoop_kernel_has_function("bpf_rdonly_cast") != 0 ? 1 : 0
+        }
+        try setConfig(config, in: object)
+    }
+
+    /// Writes `config` into the object's `.rodata` before load (the
+    /// variable's place read from the object's BTF; other read-only
+    /// variables kept as compiled).
+    static func setConfig(_ config: bindsnoop_config, in object: OpaquePointer) throws(TracerError) {
         guard let rodata = bpf_object__find_map_by_name(object, KernelContract.rodataSection),
               let offset = KernelContract.configOffset(in: object) else {
             throw .objectRejected(errno: ENOENT)
@@ -247,15 +301,7 @@ public final class BPFTracer {
         guard let current = bpf_map__initial_value(rodata, &size), size >= offset + MemoryLayout<bindsnoop_config>.size else {
             throw .objectRejected(errno: EINVAL)
         }
-        var initial = Array(UnsafeRawBufferPointer(start: current, count: size))  // other read-only variables as compiled
-        var config = filter.kernelConfig
-        config.wakeup_interval_ns = UInt64(wakeupInterval * 1e9)
-        config.wakeup_bytes = UInt64(ringBufferBytes / 8)
-        config.cgroup_skips_bind_syscall = cgroupSkipsBindSyscall ? 1 : 0
-        config.field_by_field = fieldByField ? 1 : 0
-        if wanted.contains(KernelContract.cgroupHookPrograms[0]) {
-            config.cgroup_direct = bindsnoop_kernel_has_function("bpf_rdonly_cast") != 0 ? 1 : 0
-        }
+        var initial = Array(UnsafeRawBufferPointer(start: current, count: size))
         initial.withUnsafeMutableBytes { $0.storeBytes(of: config, toByteOffset: offset, as: bindsnoop_config.self) }
         guard bpf_map__set_initial_value(rodata, initial, size) == 0 else {
             throw .objectRejected(errno: EINVAL)
@@ -320,6 +366,12 @@ public final class BPFTracer {
     /// Events the kernel could not deliver since load.
     public func lostEvents() -> UInt64 {
         bindsnoop_read_u64(lostCounter)
+    }
+
+    /// Reported sockets the table of reported sockets had no room for since
+    /// load: their release will not be reported.
+    public func untrackedSockets() -> UInt64 {
+        bindsnoop_read_u64(untrackedCounter)
     }
 
     /// Bytes in the ring buffer not yet read.

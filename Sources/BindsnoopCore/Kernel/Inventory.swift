@@ -44,8 +44,12 @@ public enum Inventory {
     /// At most this many descriptors are kept (one past it is counted).
     public static let maximumRecords = 1 << 20
 
-    /// Runs the iterator once: every bound socket, one entry each.
-    public static func take() throws(Failure) -> (sockets: [InventorySocket], descriptorsSkipped: Int) {
+    /// Runs the iterator once: every bound socket a holder of which passes
+    /// `filter`, one entry each. `tracer`: its table of reported sockets
+    /// gets each one listed, for its release (the iterator fills it in the
+    /// kernel, while it holds the socket's file: a close meanwhile is
+    /// reported as its release); nil: none is kept.
+    public static func take(filter: KernelFilter, tracer: BPFTracer?) throws(Failure) -> (sockets: [InventorySocket], descriptorsSkipped: Int) {
         guard let objectBytes = Data(base64Encoded: InventoryBPFObject.base64) else {
             throw .unavailable(stage: "opening the embedded iterator", errno: EINVAL)
         }
@@ -55,6 +59,7 @@ public enum Inventory {
                     throw .unavailable(stage: "opening the iterator", errno: errno)
                 }
                 defer { bpf_object__close(object) }
+                try share(object, with: tracer, filter: filter)
                 _ = bindsnoop_libbpf_log_take()
                 let loaded = bpf_object__load(object)
                 guard loaded == 0 else { throw .unavailable(stage: "loading the iterator", errno: -loaded) }
@@ -73,7 +78,28 @@ public enum Inventory {
         // this, glibc keeps that memory for the life of the process.
         bindsnoop_release_free_memory()
         let (records, skipped) = try result.get()
-        return (group(records.filter(isBound)), skipped)
+        return (group(records.filter(isBound), filter: filter), skipped)
+    }
+
+    /// Before load: the tracer's maps of reported sockets instead of the
+    /// object's own, and the filters the iterator keeps sockets by.
+    private static func share(_ object: OpaquePointer, with tracer: BPFTracer?, filter: KernelFilter) throws(Failure) {
+        guard let reported = bpf_object__find_map_by_name(object, KernelContract.reportedMap),
+              let untracked = bpf_object__find_map_by_name(object, KernelContract.untrackedMap) else {
+            throw .unavailable(stage: "finding the iterator's maps", errno: ENOENT)
+        }
+        if let tracer, tracer.reportsReleases {
+            for (map, fd) in [(reported, tracer.reportedMapFD), (untracked, tracer.untrackedMapFD)] where bpf_map__reuse_fd(map, fd) != 0 {
+                throw .unavailable(stage: "sharing the table of reported sockets", errno: errno)
+            }
+        } else if bpf_map__set_max_entries(reported, 1) != 0 {
+            throw .unavailable(stage: "sizing the iterator's maps", errno: EINVAL)
+        }
+        do {
+            try BPFTracer.setConfig(filter.kernelConfig, in: object)
+        } catch {
+            throw .unavailable(stage: "setting the iterator's filters", errno: EINVAL)
+        }
     }
 
     /// Every record the iterator writes, whole.
@@ -114,37 +140,48 @@ public enum Inventory {
         return record.state == InventorySocket.close
     }
 
-    /// One entry per socket inode. Its owner is the holder that started
-    /// first (the process that made it, before the ones it forked or passed
-    /// it to), the lowest pid where two started in the same tick.
-    static func group(_ records: [inventory_socket]) -> [InventorySocket] {
-        var bySocket: [UInt64: (owner: inventory_socket, pids: Set<UInt32>)] = [:]
+    /// One entry per socket inode a holder of which passes `filter`. Its
+    /// owner is the passing holder that started first (the process that made
+    /// it, before the ones it forked or passed it to), the lowest pid where
+    /// two started in the same tick: the kernel's rule too
+    /// (`bpf/inventory.bpf.c`), which keeps the same owner for the release.
+    static func group(_ records: [inventory_socket], filter: KernelFilter = KernelFilter()) -> [InventorySocket] {
+        var bySocket: [UInt64: (owner: inventory_socket?, pids: Set<UInt32>)] = [:]
         var order: [UInt64] = []
         for record in records {
-            guard var entry = bySocket[record.socket_inode] else {
-                bySocket[record.socket_inode] = (record, [record.event.pid])
-                order.append(record.socket_inode)
-                continue
-            }
+            let inode = record.event.socket_inode
+            var entry = bySocket[inode] ?? {
+                order.append(inode)
+                return (nil, [])
+            }()
             entry.pids.insert(record.event.pid)
-            let (a, b) = (record.event, entry.owner.event)
-            if (a.start_ns, a.pid) < (b.start_ns, b.pid) { entry.owner = record }
-            bySocket[record.socket_inode] = entry
+            if passes(record.event, filter: filter) {
+                if let owner = entry.owner?.event, (owner.start_ns, owner.pid) <= (record.event.start_ns, record.event.pid) {
+                } else {
+                    entry.owner = record
+                }
+            }
+            bySocket[inode] = entry
         }
         return order.compactMap { inode in
-            bySocket[inode].map { entry in
-                InventorySocket(record: BindRecord(raw: entry.owner.event), inode: inode, state: entry.owner.state,
-                                holders: entry.pids.count)
+            bySocket[inode].flatMap { entry in
+                entry.owner.map { owner in
+                    InventorySocket(record: BindRecord(raw: owner.event), inode: inode, state: owner.state, holders: entry.pids.count)
+                }
             }
         }
     }
 
-    /// What the tracing filters let through (`--pid`, `--uid`, `--port`).
-    public static func passes(_ socket: InventorySocket, filter: KernelFilter) -> Bool {
-        let e = socket.record.raw
+    /// What the tracing filters let through (`--pid`, `--uid`, `--port`), by one holder.
+    static func passes(_ e: bind_event, filter: KernelFilter) -> Bool {
         if let pid = filter.pid, e.pid != pid { return false }
         if let uid = filter.uid, e.uid != uid { return false }
         if !filter.ports.isEmpty, !filter.ports.contains(e.bound_port) { return false }
         return filter.outcome != .failure
+    }
+
+    /// The same for a socket's owner.
+    public static func passes(_ socket: InventorySocket, filter: KernelFilter) -> Bool {
+        passes(socket.record.raw, filter: filter)
     }
 }

@@ -17,13 +17,23 @@ enum KernelContract {
     static let selfChecksMap = "self_checks"
     /// The processes whose identity record was sent (LRU, by tgid).
     static let identitiesSentMap = "identities_sent"
+    /// The sockets reported and not yet released, by socket inode (`bpf/reported.bpf.h`).
+    static let reportedMap = "reported"
+    /// Reported sockets `reported` had no room for (BPF_F_MMAPABLE array of one counter).
+    static let untrackedMap = "untracked"
     /// The cgroup of `--cgroup`.
     static let cgroupFilterMap = "cgroup_filter"
     /// `const volatile struct bindsnoop_config config`, in `.rodata`.
     static let configVariable = "config"
     static let rodataSection = ".rodata"
 
-    static var maps: [String] { [eventsMap, lostMap, pendingMap, requestedMap, selfChecksMap, cgroupFilterMap, identitiesSentMap] }
+    static var maps: [String] {
+        [eventsMap, lostMap, pendingMap, requestedMap, selfChecksMap, cgroupFilterMap, identitiesSentMap, reportedMap, untrackedMap]
+    }
+
+    /// At a socket's last close (cgroup/sock_release at the cgroup v2 root,
+    /// 5.9+), in every mode: the release of a reported socket.
+    static let releaseProgram = "cgroup_sock_release"
 
     /// The cgroup hooks: the cgroup mode's programs, also run beside the tracepoint.
     static var cgroupHookPrograms: [String] { ProbeMode.cgroup.programSets[0] }

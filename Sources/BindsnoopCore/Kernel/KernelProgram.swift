@@ -16,14 +16,15 @@ struct KernelProgram: Sendable, Equatable {
     }
 
     let name: String
-    let mode: ProbeMode
+    /// nil: the release hook, which runs beside every mode.
+    let mode: ProbeMode?
     /// The tracepoint variant the program belongs to (tracepoint mode only).
     let variant: TracepointVariant?
     let family: Family
     /// A post-bind hook runs only when the bind succeeded: its self-check needs a success.
     let needsSuccess: Bool
 
-    private init(_ name: String, _ mode: ProbeMode, _ family: Family, variant: TracepointVariant? = nil,
+    private init(_ name: String, _ mode: ProbeMode?, _ family: Family, variant: TracepointVariant? = nil,
                  needsSuccess: Bool = false) {
         self.name = name
         self.mode = mode
@@ -48,6 +49,8 @@ struct KernelProgram: Sendable, Equatable {
         KernelProgram("cgroup_bind6", .cgroup, .inet6),
         KernelProgram("cgroup_post_bind4", .cgroup, .inet, needsSuccess: true),
         KernelProgram("cgroup_post_bind6", .cgroup, .inet6, needsSuccess: true),
+        // Runs at the close of the self-check's sockets, bound or not.
+        KernelProgram(KernelContract.releaseProgram, nil, .either),
     ]
 
     static func named(_ name: String) -> KernelProgram? {

@@ -62,6 +62,7 @@ public struct Reader: ~Copyable {
     public mutating func handle(_ sample: UnsafeRawBufferPointer) -> Int32 {
         if reachedMaxEvents { return Self.stopConsuming }
         guard let record = BindRecord(bytes: sample) else {
+            if let release = ReleaseRecord(bytes: sample) { return handle(release) }
             if !enrichment.processes.store(record: sample) { malformed += 1 }
             return 0
         }
@@ -83,6 +84,21 @@ public struct Reader: ~Copyable {
             counter.add(record)
             return reachedMaxEvents ? Self.stopConsuming : 0
         }
+        if reachedMaxEvents { return Self.stopConsuming }
+        return lines.byteCount >= Self.batchBytes ? Self.batchFull : 0
+    }
+
+    /// A release (JSON only: the release hook runs only then). Never rate
+    /// limited: a release whose bind was held back is harmless to a
+    /// consumer, a release left out would leave a port bound for good.
+    private mutating func handle(_ release: ReleaseRecord) -> Int32 {
+        eventsRead += 1
+        guard mode == .json else { return 0 }
+        sequence += 1
+        events.encodeRelease(release, at: clock.unixNanoseconds(bootNanoseconds: release.raw.released_ns),
+                             reportedAt: clock.unixNanoseconds(bootNanoseconds: release.raw.event.boot_ns), sequence: sequence,
+                             enrichment: &enrichment, into: &lines.bytes)
+        lines.endLine(sequence)
         if reachedMaxEvents { return Self.stopConsuming }
         return lines.byteCount >= Self.batchBytes ? Self.batchFull : 0
     }
@@ -113,6 +129,16 @@ public struct Reader: ~Copyable {
         sequence += 1
         metrics.encodeLoss(source: "kernel", lost: lost, total: total, unixNanoseconds: realtimeNanoseconds(),
                            sequence: sequence, into: &lines.bytes)
+        lines.endLine(sequence)
+    }
+
+    /// The in-band record of reported sockets whose release will not be
+    /// reported: the kernel's table of them was full (`release.max_sockets`).
+    public mutating func recordUntrackedSockets(_ count: UInt64, total: UInt64) {
+        guard mode == .json else { return }
+        sequence += 1
+        metrics.encodeLoss(source: "release", reason: "the table of reported sockets is full: raise release.max_sockets",
+                           lost: count, total: total, unixNanoseconds: realtimeNanoseconds(), sequence: sequence, into: &lines.bytes)
         lines.endLine(sequence)
     }
 

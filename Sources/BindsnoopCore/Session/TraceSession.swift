@@ -31,6 +31,7 @@ public final class TraceSession {
     private let limits: SessionLimits
     private let logger: Logger
     private var lostReported: UInt64 = 0
+    private var untrackedReported: UInt64 = 0
     private var warnedUnreadableRequests = false
     /// Opened at init, while bindsnoop still has its privileges: before 6.5
     /// libbpf's bpf(2) calls on the map fd are refused once `--user` dropped them.
@@ -251,6 +252,14 @@ public final class TraceSession {
     }
 
     private func reportKernelLoss(_ reader: UnsafeMutablePointer<Reader>) {
+        let untracked = tracer.untrackedSockets()
+        if untracked > untrackedReported {
+            logger.warning("release lines lost: the table of reported sockets is full (raise release.max_sockets)", metadata: [
+                "sockets": "\(untracked - untrackedReported)", "total": "\(untracked)",
+            ])
+            reader.pointee.recordUntrackedSockets(untracked - untrackedReported, total: untracked)
+            untrackedReported = untracked
+        }
         let total = tracer.lostEvents()
         guard total > lostReported else { return }
         let lost = total - lostReported

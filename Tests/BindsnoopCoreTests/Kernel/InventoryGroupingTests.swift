@@ -9,7 +9,7 @@ import Testing
     static func record(inode: UInt64, pid: UInt32, start: UInt64, type: Int32 = Int32(SOCK_STREAM.rawValue),
                        state: UInt8 = 10) -> inventory_socket {
         var record = inventory_socket()
-        record.socket_inode = inode
+        record.event.socket_inode = inode
         record.state = state
         record.event.pid = pid
         record.event.start_ns = start
@@ -48,5 +48,17 @@ import Testing
         #expect(!Inventory.passes(socket, filter: KernelFilter(pid: 43)))
         #expect(!Inventory.passes(socket, filter: KernelFilter(ports: [22])))
         #expect(!Inventory.passes(socket, filter: KernelFilter(outcome: .failure)), "a bound socket is no failure")
+    }
+
+    @Test func aFilterChoosesAmongTheHoldersThatPassIt() {
+        let records = [
+            Self.record(inode: 7, pid: 200, start: 1_000),  // the parent, filtered out
+            Self.record(inode: 7, pid: 300, start: 2_000),  // the child the filter names
+            Self.record(inode: 9, pid: 200, start: 1_000),  // held by the parent only
+        ]
+        let sockets = Inventory.group(records, filter: KernelFilter(pid: 300))
+        #expect(sockets.map(\.inode) == [7])
+        #expect(sockets.map(\.record.raw.pid) == [300], "the holder that passes, even if another started first")
+        #expect(sockets.map(\.holders) == [2], "every holder is counted")
     }
 }
