@@ -85,7 +85,7 @@ import Testing
 
         let events = tracer.events()
         for (c, result) in runs {
-            let mine = events.filter { $0.path("process.pid") as? Int == Int(result.pid) }
+            let mine = events.filter { $0.path("process.pid") as? Int == Int(result.pid) && $0.path("event.action") as? String == "bind" }
             #expect(mine.count == 1, "\(c.name): \(mine.count) events for pid \(result.pid); bindgen said \(result.stdout) \(result.stderr)")
             guard let event = mine.first else { continue }
             #expect(event.path("process.name") as? String == "bindgen", "\(c.name)")
@@ -98,7 +98,7 @@ import Testing
             }
             c.check(event, result)
         }
-        let conflictEvents = events.filter { $0.path("process.pid") as? Int == Int(conflict.pid) }
+        let conflictEvents = events.filter { $0.path("process.pid") as? Int == Int(conflict.pid) && $0.path("event.action") as? String == "bind" }
         #expect(conflict.bindResults == ["ok \(inUse)", "err 98"])
         #expect(conflictEvents.map { $0.path("event.outcome") as? String } == ["success", "failure"])
         #expect(conflictEvents.last?.path("error.code") as? String == "EADDRINUSE")
@@ -113,7 +113,7 @@ import Testing
         // "A\<newline>, 0x01, invalid UTF-8 0xFF, an encoded surrogate, then é
         let hostile = try run(Harness.bindgen, ["--comm-hex", "22415c0a01ffeda080c3a9"])
         #expect(tracer.stop() == 0, "\(tracer.stderr.suffix(3000))")
-        let mine = tracer.events().filter { $0.path("process.pid") as? Int == Int(hostile.pid) }
+        let mine = tracer.events().filter { $0.path("process.pid") as? Int == Int(hostile.pid) && $0.path("event.action") as? String == "bind" }
         #expect(mine.count == 1)
         #expect(mine.first?.path("process.name") as? String == "\"A\\\n\u{01}\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}é")
         try validateAgainstSchema(tracer.lines)
@@ -133,7 +133,7 @@ import Testing
             return
         }
         let mode = try #require(["fentry", "kprobe", "tracepoint"].first { tracer.stderr.contains("in \($0) mode") })
-        let mine = tracer.events().filter { $0.path("process.pid") as? Int == Int(submitted.pid) }
+        let mine = tracer.events().filter { $0.path("process.pid") as? Int == Int(submitted.pid) && $0.path("event.action") as? String == "bind" }
         print("io_uring bind: \(mine.count) event(s) in \(mode) mode")
         if mode == "tracepoint" && !tracer.stderr.contains("cgroup_bind4") {
             #expect(mine.isEmpty, "the tracepoint mode alone cannot see io_uring binds; the README says so")

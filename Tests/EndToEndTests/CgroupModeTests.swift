@@ -8,8 +8,9 @@ import Testing
 @Suite(.serialized) struct CgroupModeTests {
     static func port() -> Int { Int.random(in: 20_000...59_999) }
 
+    /// The bind lines of `run`'s process (not its sockets' release lines).
     func mine(_ events: [[String: Any]], _ run: Finished) -> [[String: Any]] {
-        events.filter { $0.path("process.pid") as? Int == Int(run.pid) }
+        events.filter { $0.path("process.pid") as? Int == Int(run.pid) && $0.path("event.action") as? String == "bind" }
     }
 
     /// Success and failure, through bind(2), io_uring and a 32-bit program,
@@ -77,6 +78,20 @@ import Testing
         #expect(v6Events.first?.path("server.ip") as? String == "::1")
         #expect(v6Events.first?.path("network.transport") as? String == "udp")
         #expect((v6Events.first?.path("server.port") as? Int ?? 0) > 0)
+
+        // Each successful bind's socket, bound by whichever path, is released
+        // once (at the binder's exit), with its socket id.
+        let releases = events.filter { $0.path("event.action") as? String == "release" }
+        var released = 0
+        for run in [conflict, submitted, thirtyTwo, v6] {
+            for bind in mine(events, run) where bind.path("event.outcome") as? String == "success" {
+                let id = bind.path("bind.socket_id") as? Int
+                #expect(id != nil, "every bind line has its socket id: \(bind)")
+                #expect(releases.filter { $0.path("bind.socket_id") as? Int == id }.count == 1, "released once: \(bind)")
+                released += 1
+            }
+        }
+        #expect(released >= 3, "bind(2), 32-bit and IPv6 binds at least")
 
         let sequences = events.compactMap { $0.path("event.sequence") as? Int }
         #expect(sequences == Array(1...max(sequences.count, 1)).prefix(sequences.count).map { $0 })

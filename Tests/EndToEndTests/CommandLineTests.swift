@@ -142,7 +142,7 @@ import Testing
         let tracer = try Tracer([])
         let load = try run(Harness.bindgen, ["--count", "200", "--quiet", "--summary"])
         #expect(tracer.stop(signal: SIGTERM) == 0)
-        let mine = tracer.events().filter { $0.path("process.pid") as? Int == Int(load.pid) }
+        let mine = tracer.events().filter { $0.path("process.pid") as? Int == Int(load.pid) && $0.path("event.action") as? String == "bind" }
         #expect(mine.count == 200)
     }
 

@@ -50,7 +50,7 @@ import Testing
         #expect(container.status == 0, "podman run: \(container.stderr)")
         #expect(container.stdout == "ok \(port)\nok \(port)\n")
         let id = try String(contentsOf: cidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
-        let events = tracer.events().filter { $0.path("server.port") as? Int == port && $0.path("process.name") as? String == "bind-tcp-udp" }
+        let events = tracer.events().filter { $0.path("server.port") as? Int == port && $0.path("process.name") as? String == "bind-tcp-udp" && $0.path("event.action") as? String == "bind" }
         #expect(events.compactMap { $0.path("network.transport") as? String }.sorted() == ["tcp", "udp"])
         for event in events {
             #expect(event.path("container.id") as? String == id, "podman's id \(id)")

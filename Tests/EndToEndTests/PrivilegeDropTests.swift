@@ -39,7 +39,7 @@ import Testing
             #expect(seen[set] == "0000000000000000", "\(set): \(seen[set] ?? "?")")
         }
         #expect(seen["NoNewPrivs"] == "1")
-        let mine = t.events().filter { $0.path("process.pid") as? Int == Int(load.pid) }
+        let mine = t.events().filter { $0.path("process.pid") as? Int == Int(load.pid) && $0.path("event.action") as? String == "bind" }
         #expect(mine.count == 300, "every bind still reported after the drop")
         let rotated = try FileManager.default.contentsOfDirectory(atPath: logs).filter { $0.hasSuffix(".ndjson.zst") }
         #expect(rotated.count >= 2, "rotation and compression go on unprivileged: \(rotated)")

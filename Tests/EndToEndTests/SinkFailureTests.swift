@@ -54,7 +54,7 @@ extension SinkTests {
             return health
         }
 
-        /// The file sink on a 4 MiB tmpfs filled mid-storm, stdout beside it:
+        /// The file sink on a 16 MiB tmpfs filled mid-storm, stdout beside it:
         /// stdout gets every event; the file keeps whole lines up to the
         /// failure; /healthz names the file after 5 s; once space is freed the
         /// first line the file gets is the record of the gap, and written +
@@ -64,7 +64,7 @@ extension SinkTests {
             defer { try? FileManager.default.removeItem(atPath: dir) }
             let fs = "\(dir)/fs"
             try FileManager.default.createDirectory(atPath: fs, withIntermediateDirectories: false)
-            let mount = try run(URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=4m,mode=0750", "bindsnoop-full", fs])
+            let mount = try run(URL(fileURLWithPath: "/bin/mount"), ["-t", "tmpfs", "-o", "size=16m,mode=0750", "bindsnoop-full", fs])
             try #require(mount.status == 0, "mount: \(mount.stderr)")
             defer { _ = try? run(URL(fileURLWithPath: "/bin/umount"), ["-l", fs]) }
             let port = try freePort()
@@ -74,7 +74,9 @@ extension SinkTests {
                   stdout: {enabled: true}
                   file: {path: \(active), compression: none}
                 metrics: {address: "127.0.0.1:\(port)"}
+                ring_buffer_size: 16MiB
                 """, in: dir)
+            // 16 MiB: the storm's binds and their releases (the kernel's loss is LossTests' subject).
             let tracer = try Tracer(["--config", config])
             try binds(1_000)
             #expect(waitFor(10) { Written(active).sequences.count >= 1_000 })
@@ -206,6 +208,7 @@ extension SinkTests {
                   stdout: {enabled: true}
                   unix: {path: \(socket), mode: stream, buffer: 1MiB, drain_timeout: 10s}
                 metrics: {address: "127.0.0.1:\(port)"}
+                ring_buffer_size: 16MiB
                 """, in: dir)
             let tracer = try Tracer(["--config", config])
             let started = Date()

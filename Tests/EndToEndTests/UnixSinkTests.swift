@@ -154,7 +154,9 @@ extension SinkTests {
             #expect(t.stop(signal: SIGTERM) == 0)
             syslog.stop()
             let lines = try String(contentsOfFile: syslog.outputPath, encoding: .utf8).split(separator: "\n").map(String.init)
-            let pids = lines.compactMap { (try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?.path("process.pid") as? Int }
+            let binds = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+                .filter { $0.path("event.action") as? String == "bind" }
+            let pids = binds.compactMap { $0.path("process.pid") as? Int }
             #expect(pids.count == 200 && pids.allSatisfy { $0 == Int(load.pid) }, "\(pids.count) of 200 events arrived")
             try validateAgainstSchema(lines)
         }

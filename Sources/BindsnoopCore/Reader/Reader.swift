@@ -32,6 +32,12 @@ public struct Reader: ~Copyable {
     private var rateLimiter: RateLimiter?
     /// Events the rate limit counted instead of writing.
     public var rateLimited: UInt64 { rateLimiter?.total ?? 0 }
+    /// Sockets whose bind line the rate limit held back: their release is
+    /// held back too, so that a consumer never sees a release without its
+    /// bind. Bounded: past it, such a release is written (a release of a
+    /// socket it never saw bound is harmless to a consumer).
+    private var heldBackSockets = Set<UInt64>()
+    static let heldBackSocketsLimit = 65_536
 
     /// A sample callback's answer that stops libbpf at once (`maxEvents`).
     public static let stopConsuming: Int32 = -ECANCELED
@@ -68,6 +74,9 @@ public struct Reader: ~Copyable {
         }
         eventsRead += 1
         if rateLimiter?.admit(pid: record.raw.pid, at: record.raw.boot_ns, name: { record.withProcessName { Array($0) } }) == false {
+            if record.succeeded, record.raw.socket_inode != 0, heldBackSockets.count < Self.heldBackSocketsLimit {
+                heldBackSockets.insert(record.raw.socket_inode)
+            }
             return 0
         }
         switch mode {
@@ -88,12 +97,13 @@ public struct Reader: ~Copyable {
         return lines.byteCount >= Self.batchBytes ? Self.batchFull : 0
     }
 
-    /// A release (JSON only: the release hook runs only then). Never rate
-    /// limited: a release whose bind was held back is harmless to a
-    /// consumer, a release left out would leave a port bound for good.
+    /// A release (JSON only: the release hook runs only then). Written
+    /// exactly when its bind line was: the rate limit counts binds, and
+    /// holds back the release of each bind it held back.
     private mutating func handle(_ release: ReleaseRecord) -> Int32 {
         eventsRead += 1
         guard mode == .json else { return 0 }
+        if !heldBackSockets.isEmpty, heldBackSockets.remove(release.raw.event.socket_inode) != nil { return 0 }
         sequence += 1
         events.encodeRelease(release, at: clock.unixNanoseconds(bootNanoseconds: release.raw.released_ns),
                              reportedAt: clock.unixNanoseconds(bootNanoseconds: release.raw.event.boot_ns), sequence: sequence,
