@@ -85,6 +85,14 @@ struct {
 
 #include "reported.bpf.h"
 
+/* A bind record's copy on its way into `reported` (see emit). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct bind_event);
+} reported_scratch SEC(".maps");
+
 
 /* cgroup mode: requests the post-bind hook has not claimed, by socket
  * cookie, as the record to send (ret BINDSNOOP_RET_NOT_BOUND). */

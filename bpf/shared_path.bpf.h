@@ -211,13 +211,20 @@ static __always_inline void emit(__u64 pid_tgid, struct sock_view *v, const stru
 		__builtin_memcpy(e->requested_addr, p->addr + 4, 4);
 
 	if (ret == 0) {
-		/* Kept for the release hook: from a copy (the kernel takes a map
-		 * value from the stack, not from ring-buffer memory). */
-		struct bind_event kept;
+		/* Kept for the release hook: from a copy in a per-CPU map value
+		 * (the kernel takes no ring-buffer memory as a map value before
+		 * 5.19-ish, and the stack has no room for another record beside
+		 * send_identity's frame: 512 bytes in all). */
+		__u32 zero = 0;
+		struct bind_event *kept = bpf_map_lookup_elem(&reported_scratch, &zero);
 
-		__builtin_memcpy(&kept, e, sizeof(kept));
-		bpf_ringbuf_submit(e, wakeup_flags(kept.boot_ns));
-		track(&kept);
+		if (kept)
+			__builtin_memcpy(kept, e, sizeof(*kept));
+		bpf_ringbuf_submit(e, wakeup_flags(now));
+		if (kept)
+			track(kept);
+		else
+			count_untracked();
 		return;
 	}
 	bpf_ringbuf_submit(e, wakeup_flags(e->boot_ns));

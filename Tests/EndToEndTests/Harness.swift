@@ -39,6 +39,8 @@ enum TestEnvironment {
 
     /// TEST_PROBE_MODE=fentry|kprobe|tracepoint|cgroup: every tracer runs in that mode; otherwise the tool chooses.
     static let probeMode = environment["TEST_PROBE_MODE"]
+    /// The modes ReleaseTests runs its churn in: TEST_PROBE_MODE's, else tracepoint and cgroup (this host's).
+    static let releaseModes = probeMode.map { [$0] } ?? ["tracepoint", "cgroup"]
     /// TEST_TRACEPOINT_PROGRAM=cast|regs|pair: tracepoint mode with that program variant (pair: the one of
     /// kernels before 5.15, even where the exit-only one loads).
     static let tracepointProgram = environment["TEST_TRACEPOINT_PROGRAM"]

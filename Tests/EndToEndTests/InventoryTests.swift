@@ -143,19 +143,24 @@ final class NetworkNamespace {
         #expect(!tracer.stderr.contains("inventory:"), "\(tracer.stderr)")
     }
 
-    /// A namespace of the test's own: sockets bound there before the start,
-    /// then more bound while bindsnoop runs. The stream's set (inventory +
-    /// binds, Tests/tools/bound-sockets.py) equals what `ss` lists inside
+    /// A namespace of the test's own: sockets bound there before the start
+    /// (some released while bindsnoop runs), then more bound while it runs
+    /// (some released again). The stream's set (inventory + binds -
+    /// releases, Tests/tools/bound-sockets.py) equals what `ss` lists inside
     /// the namespace, pid and holders included; the TCP socket that is
     /// bound only (ss shows it from 6.8 on) is in the stream as bound-only.
     @Test(.root) func theStreamsSetEqualsTheKernelsInANamespace() throws {
         let netns = try NetworkNamespace()
         let before = try SocketHolder(["tcp4-listen", "tcp6-listen", "udp4", "udp6", "tcp4-bound"], fork: true, netns: netns.name)
         defer { before.stop() }
+        let gone = try SocketHolder(["tcp4-listen", "udp4"], fork: true, netns: netns.name)
         let tracer = try Tracer([])
         defer { tracer.stop() }
         let after = try SocketHolder(["tcp4-listen", "udp6"], netns: netns.name)
         defer { after.stop() }
+        let brief = try SocketHolder(["tcp6-listen", "udp4"], netns: netns.name)
+        gone.stop()
+        brief.stop()
         usleep(300_000)  // the binds' lines written (the reader flushes every 10 ms)
 
         let compared = try run(URL(fileURLWithPath: "/usr/bin/env"),
@@ -164,11 +169,12 @@ final class NetworkNamespace {
         #expect(compared.status == 0, "\(compared.stdout)\(compared.stderr)")
         let same = compared.stdout.split(separator: "\n").filter { $0.hasPrefix("same:") }
         #expect(same.count == 6, "4 listening or UDP sockets before, 2 after: \(compared.stdout)")
+        #expect(compared.stdout.contains("releases: 4"), "the two holders that stopped: \(compared.stdout)")
         let bound = try #require(before.description.sockets.first { $0.proto == "tcp" && !$0.listening })
         #expect(compared.stdout.contains("bound-only: tcp \(bound.ip) \(bound.port) pid \(before.description.pid)"), "\(compared.stdout)")
         let lines = tracer.events().filter { $0.path("bind.netns") as? Int == Int(netns.inode) }
-        #expect(lines.filter { $0.path("event.kind") as? String == "state" }.count == 5)
-        #expect(lines.filter { $0.path("event.action") as? String == "bind" }.count == 2)
+        #expect(lines.filter { $0.path("event.kind") as? String == "state" }.count == 7)
+        #expect(lines.filter { $0.path("event.action") as? String == "bind" }.count == 4)
         try validateAgainstSchema(tracer.lines)
     }
 

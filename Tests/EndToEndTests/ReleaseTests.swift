@@ -51,14 +51,14 @@ import Testing
         return Int64(timegm(&time)) * 1_000_000_000 + digits
     }
 
-    /// The churn of Tests/tools/release-churn.py, in both modes this host
-    /// has: for every socket it bound, the bind line and one release line
+    /// The churn of Tests/tools/release-churn.py, in tracepoint and cgroup
+    /// mode (or TEST_PROBE_MODE's): for every socket it bound, the bind line and one release line
     /// after it, with its socket id, port, process and duration; the
     /// inherited socket released at the child's close, not the parent's;
     /// a SO_REUSEPORT group released one by one; a socket kept across an
     /// exec released at the new program's close; a failed bind's socket and
     /// a client's socket (its port from connect) with no release.
-    @Test(.root, arguments: ["tracepoint", "cgroup"]) func everyReportedSocketIsReleasedOnceAtItsLastClose(mode: String) throws {
+    @Test(.root, arguments: TestEnvironment.releaseModes) func everyReportedSocketIsReleasedOnceAtItsLastClose(mode: String) throws {
         let tracer = try Tracer(["--probe", mode])
         defer { tracer.stop() }
         let churned = try run(URL(fileURLWithPath: "/usr/bin/env"),

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A consumer of bindsnoop's stream, as a log store would be: rebuilds the
 set of sockets bound now from the inventory at start (event.kind "state")
-and the successful binds since, and compares it with the kernel's own view
+and the successful binds since, less the releases (event.action
+"release", joined by bind.socket_id), and compares it with the kernel's own view
 of one network namespace (ss, run inside it: TCP listening, UDP
 unconnected). Prints what differs and exits 1 if anything does.
 
@@ -23,21 +24,27 @@ ap.add_argument("--netns", required=True)
 args = ap.parse_args()
 inode = os.stat(f"/run/netns/{args.netns}").st_ino
 
-stream, bound_only = {}, set()
+# By socket id: (key, pid, holders); a release removes its socket.
+sockets, bound_only, released = {}, {}, 0
 for line in open(args.events, encoding="utf-8"):
     event = json.loads(line)
-    bind, kind = event.get("bind", {}), event["event"]["kind"]
+    bind, kind, action = event.get("bind", {}), event["event"]["kind"], event["event"]["action"]
     if bind.get("netns") != inode or "server" not in event:
         continue
     key = (event["network"]["transport"], event["server"]["ip"], event["server"]["port"])
-    pid = event["process"]["pid"]
-    if kind == "state":
+    pid, socket_id = event["process"]["pid"], bind["socket_id"]
+    if action == "release":
+        released += 1
+        sockets.pop(socket_id, None)
+        bound_only.pop(socket_id, None)
+    elif kind == "state":
         if event["network"]["transport"] == "tcp" and not bind["inventory"]["listening"]:
-            bound_only.add(key + (pid,))
+            bound_only[socket_id] = key + (pid,)
             continue
-        stream[key] = (pid, bind["inventory"]["holders"])
-    elif kind == "event" and event["event"].get("outcome") == "success":
-        stream.setdefault(key, (pid, 1))
+        sockets[socket_id] = (key, pid, bind["inventory"]["holders"])
+    elif action == "bind" and event["event"].get("outcome") == "success":
+        sockets.setdefault(socket_id, (key, pid, 1))
+stream = {key: (pid, holders) for key, pid, holders in sockets.values()}
 
 kernel = {}
 for proto, flags in (("tcp", "-tlnp"), ("udp", "-ulnp")):
@@ -64,6 +71,7 @@ for key in sorted(set(stream) | set(kernel)):
         differ = 1
     else:
         print(f"same: {key} pid {stream[key][0]} holders {stream[key][1]}")
-for key in sorted(bound_only):
+for key in sorted(bound_only.values()):
     print(f"bound-only: {key[0]} {key[1]} {key[2]} pid {key[3]}")
+print(f"releases: {released}")
 sys.exit(differ)

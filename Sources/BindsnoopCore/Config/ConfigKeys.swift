@@ -169,7 +169,7 @@ public enum ConfigKeys {
             draft, value in draft.config.release = value
         },
         .key("release.max_sockets", Int64.self, example: "16384",
-             "Sockets remembered in the kernel for their release (about 220 bytes each, allocated at start); past it, an in-band record counts the sockets that will have no release line.") {
+             "Sockets remembered in the kernel for their release (224 bytes each, allocated at start); past it, an in-band record counts the sockets that will have no release line.") {
             draft, value throws(ConfigError) in
             guard (16...Int64(Configuration.maxReleaseSockets)).contains(value) else {
                 throw ConfigError(key: "release.max_sockets", "must be between 16 and \(Configuration.maxReleaseSockets)")
