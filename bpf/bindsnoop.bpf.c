@@ -491,18 +491,20 @@ int cgroup_post_bind6(struct bpf_sock *ctx)
 SEC("cgroup/sock_release")
 int cgroup_sock_release(struct bpf_sock *ctx)
 {
-	struct sock *sk = kernel_sock(ctx);
 	struct release_event *out;
 	struct bind_event *e;
+	struct sock *sk;
 	__u64 inode;
 	__u16 port;
 
 	if (is_self_check(BINDSNOOP_SEEN_cgroup_sock_release, bpf_get_current_pid_tgid()))
 		return 1;
 	if (config.cgroup_direct) {
-		sk = bpf_rdonly_cast(sk, bpf_core_type_id_kernel(struct sock));
+		/* The context is the struct sock itself: cast, no probe read. */
+		sk = bpf_rdonly_cast(ctx, bpf_core_type_id_kernel(struct sock));
 		inode = sock_inode_number(sk, true);
 	} else {
+		sk = kernel_sock(ctx);
 		inode = sock_inode_number(sk, false);
 	}
 	e = bpf_map_lookup_elem(&reported, &inode);

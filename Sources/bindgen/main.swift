@@ -34,6 +34,8 @@ struct BindGen: ParsableCommand {
     var commHex: String?
     @Option(help: ArgumentHelp("Instead of binding: time N getppid() calls and print {\"getppid_ns\":…} (the tax a tracer puts on unrelated system calls).", valueName: "N"))
     var getppid: Int?
+    @Option(help: ArgumentHelp("Instead of binding: N TCP client sockets connected to a listener of its own on 127.0.0.1 and closed (never bound: ports from connect), and print {\"connects\":N,\"seconds\":…}.", valueName: "N"))
+    var connect: Int?
 
     mutating func run() throws {
         if let uid {
@@ -44,6 +46,11 @@ struct BindGen: ParsableCommand {
         if waitStdin { _ = readLine() }
         if let getppid {
             print("{\"getppid_ns\":\(timeGetppid(calls: max(getppid, 1)))}")
+            return
+        }
+        if let connect {
+            let seconds = try connectStorm(count: max(connect, 1))
+            print("{\"connects\":\(connect),\"seconds\":\(seconds)}")
             return
         }
         if let commHex { try setComm(hex: commHex) }
@@ -96,6 +103,42 @@ func timeGetppid(calls: Int) -> Double {
     clock_gettime(CLOCK_MONOTONIC, &end)
     let nanoseconds = Double(end.tv_sec - start.tv_sec) * 1e9 + Double(end.tv_nsec - start.tv_nsec)
     return (nanoseconds / Double(calls) * 10).rounded() / 10
+}
+
+/// `count` client sockets connected to a loopback listener (which a second
+/// thread accepts and closes) and closed; the seconds it took.
+func connectStorm(count: Int) throws -> Double {
+    let listener = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let listening = withUnsafeMutablePointer(to: &address) { pointer in
+        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+            bind(listener, $0, length) == 0 && listen(listener, 4096) == 0 && getsockname(listener, $0, &length) == 0
+        }
+    }
+    guard listener >= 0, listening else { throw ValidationError("listener: \(String(cString: strerror(errno)))") }
+    let acceptor = Thread {
+        for _ in 0..<count {
+            let accepted = accept(listener, nil, nil)
+            if accepted >= 0 { close(accepted) }
+        }
+    }
+    acceptor.start()
+    let start = Date()
+    for _ in 0..<count {
+        let client = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(client, $0, length) }
+        }
+        let failure = errno
+        close(client)
+        guard connected == 0 else { throw ValidationError("connect: \(String(cString: strerror(failure)))") }
+    }
+    let seconds = Date().timeIntervalSince(start)
+    close(listener)
+    return seconds
 }
 
 /// Results gathered from the threads.
