@@ -68,6 +68,68 @@ import Testing
         try validateAgainstSchema(tracer.lines)
     }
 
+    /// A container holding a TCP listener and a UDP socket, started before
+    /// bindsnoop: the inventory lists both with the container's id, the set
+    /// the stream gives for the container's network namespace
+    /// (Tests/tools/bound-sockets.py) equals what `ss` lists inside it, and
+    /// when the container stops, both sockets are released (reported by the
+    /// inventory), with their socket ids.
+    @Test(.root) func aContainersSocketsAreInTheInventoryAndReleasedWhenItStops() throws {
+        try Self.ensureImage()
+        let binder = try buildTool("bind-tcp-udp.c", flags: ["-static"], needs: "gcc and libc6-dev")
+        let port = Int.random(in: 20_000...32_000)
+        let cidFile = Harness.temporaryFile("cid")
+        let output = Harness.temporaryFile("container-output")
+        defer { for file in [cidFile, output] { try? FileManager.default.removeItem(at: file) } }
+        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+        // In the foreground, its output to a file (no pipe, which conmon would keep open), stopped below.
+        let container = Process()
+        container.executableURL = Self.podman
+        container.arguments = ["run", "--rm", "--cidfile", cidFile.path, "--network", "none"] + Self.runOptions
+            + ["-v", "\(binder.path):/bind-tcp-udp:ro", Self.image, "/bind-tcp-udp", "\(port)", "hold"]
+        container.standardOutput = try FileHandle(forWritingTo: output)
+        container.standardError = container.standardOutput
+        container.standardInput = FileHandle.nullDevice
+        try container.runUnmasked()
+        defer {
+            if container.isRunning { kill(container.processIdentifier, SIGKILL) }
+            container.waitUntilExit()
+        }
+        #expect(waitFor(30) { (try? String(contentsOf: output, encoding: .utf8)) == "ok \(port)\nok \(port)\n" },
+                "the container bound both: \((try? String(contentsOf: output, encoding: .utf8)) ?? "")")
+        let id = try String(contentsOf: cidFile, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        let inspected = try run(Self.podman, ["inspect", "--format", "{{.State.Pid}}", id])
+        let pid = try #require(Int32(inspected.stdout.trimmingCharacters(in: .whitespacesAndNewlines)), "\(inspected.stderr)")
+
+        let tracer = try Tracer(["--port", "\(port)"])
+        defer { tracer.stop() }
+        usleep(300_000)
+        let compared = try run(URL(fileURLWithPath: "/usr/bin/env"),
+                               ["python3", Harness.packageDirectory.appending(path: "Tests/tools/bound-sockets.py").path,
+                                tracer.stdoutURL.path, "--pid", "\(pid)"])
+        #expect(compared.status == 0, "\(compared.stdout)\(compared.stderr)")
+        #expect(compared.stdout.split(separator: "\n").filter { $0.hasPrefix("same:") }.count == 2, "\(compared.stdout)")
+        let stopped = try run(Self.podman, ["stop", "-t", "1", id])
+        #expect(stopped.status == 0, "podman stop: \(stopped.stderr)")
+        container.waitUntilExit()
+        usleep(300_000)
+        #expect(tracer.stop() == 0, "\(tracer.stderr)")
+        let events = tracer.events()
+        let inventory = events.filter { $0.path("event.action") as? String == "inventory" }
+        #expect(inventory.count == 2, "\(tracer.lines)")
+        for line in inventory {
+            #expect(line.path("container.id") as? String == id)
+            #expect(line.path("process.pid") as? Int == Int(pid))
+            #expect(line.path("process.executable") as? String == "/bind-tcp-udp")
+            let releases = events.filter { $0.path("event.action") as? String == "release"
+                && $0.path("bind.socket_id") as? Int == line.path("bind.socket_id") as? Int }
+            #expect(releases.count == 1, "released when the container stopped: \(line)")
+            #expect(releases.first?.path("bind.release.reported_by") as? String == "inventory")
+            #expect(releases.first?.path("container.id") as? String == id)
+        }
+        try validateAgainstSchema(tracer.lines)
+    }
+
     /// A Debian 12 base made locally (scripts/debian-base-image: debootstrap
     /// from Debian's mirror, with the libraries bindsnoop links): kept between runs, made when absent.
     static let debianBase = "localhost/bindsnoop-debian-base:bookworm"

@@ -90,6 +90,7 @@ import Testing
             }
             #expect(release.path("bind.release.reported_by") as? String == "bind")
             #expect(release.path("bind.return_value") == nil && release.path("bind.probe") == nil)
+            #expect(release.path("process.args") == nil && release.path("process.thread") == nil, "a release line is lean: the rest is on the bind line")
             let bound = Self.nanoseconds(bind["@timestamp"]) ?? 0
             let released = Self.nanoseconds(release["@timestamp"]) ?? 0
             let start = Self.nanoseconds(release.path("event.start")) ?? 0

@@ -6,8 +6,9 @@ and the successful binds since, less the releases (event.action
 of one network namespace (ss, run inside it: TCP listening, UDP
 unconnected). Prints what differs and exits 1 if anything does.
 
-Usage: bound-sockets.py EVENTS.ndjson --netns NAME
-  NAME: a namespace of `ip netns` (its inode picks the stream's lines).
+Usage: bound-sockets.py EVENTS.ndjson (--netns NAME | --pid PID)
+  NAME: a namespace of `ip netns`; PID: a process in the namespace (a
+  container's, from the host); its inode picks the stream's lines.
   TCP sockets the stream knows as bound but not listening are left out of
   the comparison (ss lists them only from Linux 6.8 on, with -B) and
   printed as "bound-only" for the caller to check."""
@@ -20,9 +21,16 @@ import sys
 
 ap = argparse.ArgumentParser()
 ap.add_argument("events")
-ap.add_argument("--netns", required=True)
+where = ap.add_mutually_exclusive_group(required=True)
+where.add_argument("--netns")
+where.add_argument("--pid", type=int)
 args = ap.parse_args()
-inode = os.stat(f"/run/netns/{args.netns}").st_ino
+if args.netns:
+    inode = os.stat(f"/run/netns/{args.netns}").st_ino
+    inside = ["ip", "netns", "exec", args.netns]
+else:
+    inode = os.stat(f"/proc/{args.pid}/ns/net").st_ino
+    inside = ["nsenter", "-t", str(args.pid), "-n"]
 
 # By socket id: (key, pid, holders); a release removes its socket.
 sockets, bound_only, released = {}, {}, 0
@@ -48,7 +56,7 @@ stream = {key: (pid, holders) for key, pid, holders in sockets.values()}
 
 kernel = {}
 for proto, flags in (("tcp", "-tlnp"), ("udp", "-ulnp")):
-    out = subprocess.run(["ip", "netns", "exec", args.netns, "ss", "-H", flags], check=True,
+    out = subprocess.run(inside + ["ss", "-H", flags], check=True,
                          capture_output=True, text=True).stdout
     for row in out.splitlines():
         fields = row.split()

@@ -19,13 +19,10 @@ public struct EventEncoder {
         run = JSONFragments.eventIDPrefix(host)
     }
 
-    /// What a line says of its record: a bind, a socket of the inventory
-    /// at start, or the release of a reported socket.
+    /// What a line says of its record: a bind or a socket of the inventory at start.
     private enum Line {
         case bind
         case inventory(InventorySocket)
-        /// `reportedAt`: when the bind or the inventory reported it (wall clock).
-        case release(ReleaseRecord, reportedAt: Int64)
     }
 
     /// One line for `record`, which returned at `unixNanoseconds`.
@@ -43,11 +40,39 @@ public struct EventEncoder {
 
     /// One line for the release of a reported socket (`event.type` `end`),
     /// released at `unixNanoseconds` and reported at `reportedAt`: the
-    /// socket, its process and its address as they were reported.
+    /// socket, its address and its process as they were reported, and no
+    /// more (the program, its arguments, the user, the request are on the
+    /// bind or inventory line with the same `bind.socket_id`).
     public mutating func encodeRelease(_ release: ReleaseRecord, at unixNanoseconds: Int64, reportedAt: Int64, sequence: UInt64,
                                        enrichment: inout Enrichment, into out: inout OutputBuffer) {
-        encode(release.reported, line: .release(release, reportedAt: reportedAt), at: unixNanoseconds, sequence: sequence,
-               enrichment: &enrichment, into: &out)
+        let record = release.reported
+        let e = record.raw
+        out.append("{\"@timestamp\":\"")
+        timestamps.append(unixNanoseconds: unixNanoseconds, to: &out)
+        out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"end\"],\"action\":\"release\",\"outcome\":\"success\"",
+                               start: reportedAt, duration: release.heldNanoseconds, run: run, sequence: sequence, host: host)
+        let identity = record.withProcessName { name in
+            out.append(",\"process\":{\"pid\":")
+            out.append(decimal: UInt64(e.pid))
+            out.append(",\"name\":\"")
+            out.appendJSONStringContents(name)
+            out.append("\"")
+            return enrichment.processes.fragments(pid: e.pid, startNanoseconds: e.start_ns, execID: e.exec_id, name: name)
+        }
+        identity.process.withUnsafeBytes { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[identity.startOffset...])) }
+        out.append("}")
+        out.append(contentsOf: containers.members(cgroupID: e.cgroup_id, resolver: &enrichment.containers, kubelet: enrichment.kubelet))
+        appendNetworkAndServer(record, into: &out)
+        out.append(",\"bind\":{\"socket_id\":")
+        out.append(decimal: e.socket_inode)
+        out.append(release.fromInventory ? ",\"release\":{\"reported_by\":\"inventory\"},\"socket_type\":\""
+                                         : ",\"release\":{\"reported_by\":\"bind\"},\"socket_type\":\"")
+        out.appendName(SocketNames.socketType(e.sock_type), orDecimal: UInt64(e.sock_type))
+        out.append("\",\"cgroup_id\":")
+        out.append(decimal: e.cgroup_id)
+        out.append(",\"netns\":")
+        out.append(decimal: UInt64(e.netns))
+        out.append("}}\n")
     }
 
     @inline(__always)
@@ -59,9 +84,6 @@ public struct EventEncoder {
         if case .inventory = line {
             out.appendEventAndHost("\"kind\":\"state\",\"category\":[\"network\"],\"type\":[\"info\"],\"action\":\"inventory\"",
                                    run: run, sequence: sequence, host: host)
-        } else if case .release(let release, let reportedAt) = line {
-            out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"end\"],\"action\":\"release\",\"outcome\":\"success\"",
-                                   start: reportedAt, duration: release.heldNanoseconds, run: run, sequence: sequence, host: host)
         } else if record.succeeded {
             out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"start\"],\"action\":\"bind\",\"outcome\":\"success\"",
                                    run: run, sequence: sequence, host: host)
@@ -107,6 +129,18 @@ public struct EventEncoder {
         out.append("}}")
         out.append(contentsOf: containers.members(cgroupID: e.cgroup_id, resolver: &enrichment.containers, kubelet: enrichment.kubelet))
 
+        appendNetworkAndServer(record, into: &out)
+        encodeBind(record, line: line, identity: identity.bind, interfaces: &enrichment.interfaces, into: &out)
+        if let errno = record.errno {
+            encodeError(errno, into: &out)
+        }
+        out.append("}\n")
+    }
+
+    /// `network` and, for a socket that is bound, `server`.
+    @inline(__always)
+    private mutating func appendNetworkAndServer(_ record: BindRecord, into out: inout OutputBuffer) {
+        let e = record.raw
         out.appendNetwork(family: record.family, transport: e.protocol)
         if e.protocol < 256 {  // IANA numbers; MPTCP's 262 is Linux's own
             out.append(",\"iana_number\":\"")
@@ -121,11 +155,6 @@ public struct EventEncoder {
             out.append(decimal: UInt64(e.bound_port))
             out.append("}")
         }
-        encodeBind(record, line: line, identity: identity.bind, interfaces: &enrichment.interfaces, into: &out)
-        if let errno = record.errno {
-            encodeError(errno, into: &out)
-        }
-        out.append("}\n")
     }
 
     private mutating func encodeBind(_ record: BindRecord, line: Line, identity: [UInt8],
@@ -140,11 +169,6 @@ public struct EventEncoder {
             out.append(",\"holders\":")
             out.append(decimal: UInt64(inventory.holders))
             out.append("},\"socket_type\":\"")
-        case .release(let release, _):
-            out.append(",\"bind\":{\"socket_id\":")
-            out.append(decimal: e.socket_inode)
-            out.append(release.fromInventory ? ",\"release\":{\"reported_by\":\"inventory\"},\"socket_type\":\""
-                                             : ",\"release\":{\"reported_by\":\"bind\"},\"socket_type\":\"")
         case .bind:
             out.append(",\"bind\":{\"probe\":\"")
             switch record.probe {

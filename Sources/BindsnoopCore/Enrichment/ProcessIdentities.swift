@@ -18,6 +18,9 @@ public struct ProcessIdentities {
         public var process: [UInt8]
         public var parent: [UInt8]
         public var bind: [UInt8]
+        /// Where `process`'s last members, `start` and `entity_id`, begin
+        /// (a release line has those, not the program and its arguments).
+        public var startOffset = 0
         /// The process's root, for user and group names.
         public var root: RootKey?
         var byteCount: Int { process.count + parent.count + bind.count }
@@ -179,6 +182,7 @@ public struct ProcessIdentities {
             process.append("],\"args_count\":")
             process.append(decimal: UInt64(arguments.count))
         }
+        let startOffset = process.count
         appendStart(pid: identity.pid, startNanoseconds: identity.startNanoseconds, startTicks: identity.startTicks,
                     into: &process)
 
@@ -205,7 +209,7 @@ public struct ProcessIdentities {
         }
         if identity.executableDeleted { bind.append(",\"executable_deleted\":true") }
         bind.append("}")
-        return Fragments(process: process.bytes, parent: parent.bytes, bind: bind.bytes)
+        return Fragments(process: process.bytes, parent: parent.bytes, bind: bind.bytes, startOffset: startOffset)
     }
 
     /// Only what the bind record tells: when the process started, and so its entity id.
