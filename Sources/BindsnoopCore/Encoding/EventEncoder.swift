@@ -51,14 +51,7 @@ public struct EventEncoder {
         timestamps.append(unixNanoseconds: unixNanoseconds, to: &out)
         out.appendEventAndHost("\"kind\":\"event\",\"category\":[\"network\"],\"type\":[\"end\"],\"action\":\"release\",\"outcome\":\"success\"",
                                start: reportedAt, duration: release.heldNanoseconds, run: run, sequence: sequence, host: host)
-        let identity = record.withProcessName { name in
-            out.append(",\"process\":{\"pid\":")
-            out.append(decimal: UInt64(e.pid))
-            out.append(",\"name\":\"")
-            out.appendJSONStringContents(name)
-            out.append("\"")
-            return enrichment.processes.fragments(pid: e.pid, startNanoseconds: e.start_ns, execID: e.exec_id, name: name)
-        }
+        let identity = appendProcessOpening(record, enrichment: &enrichment, into: &out)
         identity.process.withUnsafeBytes { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[identity.startOffset...])) }
         out.append("}")
         out.append(contentsOf: containers.members(cgroupID: e.cgroup_id, resolver: &enrichment.containers, kubelet: enrichment.kubelet))
@@ -95,14 +88,7 @@ public struct EventEncoder {
                                    run: run, sequence: sequence, host: host)
         }
 
-        let identity = record.withProcessName { name in
-            out.append(",\"process\":{\"pid\":")
-            out.append(decimal: UInt64(e.pid))
-            out.append(",\"name\":\"")
-            out.appendJSONStringContents(name)
-            out.append("\"")
-            return enrichment.processes.fragments(pid: e.pid, startNanoseconds: e.start_ns, execID: e.exec_id, name: name)
-        }
+        let identity = appendProcessOpening(record, enrichment: &enrichment, into: &out)
         out.append(contentsOf: identity.process)
         out.append(",\"thread\":{\"id\":")
         out.append(decimal: UInt64(e.tid))
@@ -135,6 +121,21 @@ public struct EventEncoder {
             encodeError(errno, into: &out)
         }
         out.append("}\n")
+    }
+
+    /// `,"process":{"pid":…,"name":"…"`, object left open; the process's identity fragments.
+    @inline(__always)
+    private func appendProcessOpening(_ record: BindRecord, enrichment: inout Enrichment,
+                                      into out: inout OutputBuffer) -> ProcessIdentities.Fragments {
+        let e = record.raw
+        return record.withProcessName { name in
+            out.append(",\"process\":{\"pid\":")
+            out.append(decimal: UInt64(e.pid))
+            out.append(",\"name\":\"")
+            out.appendJSONStringContents(name)
+            out.append("\"")
+            return enrichment.processes.fragments(pid: e.pid, startNanoseconds: e.start_ns, execID: e.exec_id, name: name)
+        }
     }
 
     /// `network` and, for a socket that is bound, `server`.
