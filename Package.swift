@@ -68,6 +68,8 @@ let package = Package(
         .testTarget(name: "BindsnoopCoreTests", dependencies: [
             "BindsnoopCore", .product(name: "Yams", package: "Yams"), .product(name: "Logging", package: "swift-log"),
         ], swiftSettings: strict),
-        .testTarget(name: "EndToEndTests", dependencies: ["BindsnoopCore"], swiftSettings: strict),
+        .testTarget(name: "EndToEndTests", dependencies: [
+            "BindsnoopCore", .product(name: "Yams", package: "Yams"),  // the DaemonSet read as Kubernetes reads it
+        ], swiftSettings: strict),
     ]
 )

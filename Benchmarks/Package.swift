@@ -1,6 +1,7 @@
 // swift-tools-version: 6.0
 // bindsnoop's micro-benchmarks, apart from the tool's package so that
-// building and testing the tool does not build them. Run: scripts/bench-encode
+// building and testing the tool does not build them. Run: scripts/bench-encode,
+// scripts/bench-names
 import PackageDescription
 
 let package = Package(
@@ -17,6 +18,10 @@ let package = Package(
                 .product(name: "BindsnoopCore", package: "bindsnoop"),
                 .product(name: "MallocInterposerSwift", package: "malloc-interposer"),
             ]
+        ),
+        .executableTarget(
+            name: "names-bench",
+            dependencies: [.product(name: "BindsnoopCore", package: "bindsnoop")]
         ),
     ]
 )

@@ -114,7 +114,7 @@ struct Bindsnoop: ParsableCommand {
             metrics = state
         }
         defer { endpoint?.close() }
-        let enrichment = Enrichment(kubelet: KubeletLogs(root: settings.kubeletLogRoot))
+        let enrichment = Enrichment(runtimes: RuntimeState(root: settings.runtimeStateRoot), kubelet: KubeletLogs(root: settings.kubeletLogRoot))
         let sinks: [Sink]
         do {
             sinks = try SinkFactory.make(settings.sinks, sources: settings.source(of:), metrics: MetricEncoder(host: enrichment.host),

@@ -31,6 +31,11 @@ struct DeployFilesTests {
             #expect(mounts.contains { $0["mountPath"] as? String == path && $0["readOnly"] as? Bool == true },
                     "the kubelet's \(path), read-only, for pod and container names")
         }
+        // The runtimes' state that RuntimeState reads, at the paths it reads them (runtime_state_root "/").
+        for path in ["/run/containerd/io.containerd.runtime.v2.task", "/var/lib/containers/storage/overlay-containers", "/var/lib/docker/containers"] {
+            #expect(mounts.contains { $0["mountPath"] as? String == path && $0["readOnly"] as? Bool == true },
+                    "the runtimes' \(path), read-only, for container and image names")
+        }
     }
 
     /// Kubernetes' own schema (kubernetes-validate, strict: unknown fields

@@ -45,6 +45,73 @@ struct ContainerTests {
         try validateAgainstSchema(t.lines)
     }
 
+    /// A pod that starts after bindsnoop: its cgroup, and either the OCI
+    /// bundle containerd writes (with the annotations containerd gives a
+    /// pod's container) or only the kubelet's log directories, made once
+    /// bindsnoop is attached; a process in the cgroup binds at once, three
+    /// times. The first bind is named like the others. A bundle that cannot
+    /// be read gives the id and runtime only, and no line on stderr.
+    @Test(.root, arguments: ["bundle", "kubelet logs", "unreadable bundle"])
+    func firstBindOfAPodStartedLaterIsNamed(source: String) throws {
+        let root = try #require(CgroupMount.path(), "no cgroup2 hierarchy mounted")
+        let container = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
+        let pod = UUID().uuidString.lowercased()
+        let top = "\(root)/bindsnoop-first-bind-test-\(getpid())"
+        let podDirectory = "\(top)/kubepods-burstable-pod\(pod.replacingOccurrences(of: "-", with: "_")).slice"
+        let leaf = "\(podDirectory)/cri-containerd-\(container).scope"
+        let state = Harness.temporaryFile("runtime-state").path
+        let logs = Harness.temporaryFile("kubelet-logs").path
+        defer {
+            for directory in [leaf, podDirectory, top] { rmdir(directory) }
+            try? FileManager.default.removeItem(atPath: state)
+            try? FileManager.default.removeItem(atPath: logs)
+        }
+        let tracer = try Tracer([], environment: ["BINDSNOOP_RUNTIME_STATE_ROOT": state, "BINDSNOOP_KUBELET_LOG_ROOT": logs])
+        defer { tracer.stop() }
+        // As containerd and the kubelet do: state and log directories before the container's first process.
+        let bundle = "\(state)/run/containerd/io.containerd.runtime.v2.task/k8s.io/\(container)"
+        switch source {
+        case "bundle":
+            try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
+            let annotations = ["io.kubernetes.cri.container-type": "container", "io.kubernetes.cri.container-name": "nginx",
+                               "io.kubernetes.cri.image-name": "docker.io/library/nginx:1.27", "io.kubernetes.cri.sandbox-name": "web-7d4b9c6f5-x2x9q",
+                               "io.kubernetes.cri.sandbox-namespace": "shop", "io.kubernetes.cri.sandbox-uid": pod]
+            let spec = try JSONSerialization.data(withJSONObject: ["ociVersion": "1.1.0", "process": ["args": ["nginx"]], "annotations": annotations])
+            try spec.write(to: URL(fileURLWithPath: "\(bundle)/config.json"))
+        case "kubelet logs":
+            try kubeletLogs(at: logs, namespace: "shop", pod: "web-7d4b9c6f5-x2x9q", uid: pod, container: "nginx", id: container)
+        default:
+            try FileManager.default.createDirectory(atPath: bundle, withIntermediateDirectories: true)
+            try Data("{\"ociVersion\": \"1.1.0\", \"annotations\": {".utf8).write(to: URL(fileURLWithPath: "\(bundle)/config.json"))
+        }
+        try FileManager.default.createDirectory(atPath: leaf, withIntermediateDirectories: true)
+        let inside = try run(Harness.bindgen, ["--wait-stdin", "--count", "3"], input: "go\n") { pid in
+            try "\(pid)\n".write(toFile: "\(leaf)/cgroup.procs", atomically: false, encoding: .utf8)
+        }
+        #expect(inside.bindResults.count == 3, "\(inside.stdout)\(inside.stderr)")
+        #expect(tracer.stop() == 0)
+        let mine = tracer.events().filter { $0.path("process.pid") as? Int == Int(inside.pid) && $0.path("event.action") as? String == "bind" }
+        #expect(mine.count == 3)
+        for (index, event) in mine.enumerated() {
+            #expect(event.path("container.id") as? String == container)
+            #expect(event.path("container.runtime") as? String == "containerd")
+            #expect(event.path("orchestrator.resource.id") as? String == pod)
+            if source == "unreadable bundle" {
+                #expect(event.path("container.name") == nil && event.path("container.image") == nil, "bind \(index + 1): \(event)")
+                #expect(event.path("orchestrator.namespace") == nil && event.path("orchestrator.resource.name") == nil)
+                continue
+            }
+            #expect(event.path("orchestrator.namespace") as? String == "shop", "bind \(index + 1) of 3 (\(source))")
+            #expect(event.path("orchestrator.resource.name") as? String == "web-7d4b9c6f5-x2x9q", "bind \(index + 1) of 3 (\(source))")
+            #expect(event.path("container.name") as? String == "nginx", "bind \(index + 1) of 3 (\(source))")
+            // The kubelet's directories do not name the image.
+            #expect(event.path("container.image.name") as? String == (source == "bundle" ? "docker.io/library/nginx:1.27" : nil))
+        }
+        let complaints = tracer.stderr.split(separator: "\n").filter { $0.contains(container) || $0.contains("config.json") }
+        #expect(complaints.isEmpty, "\(complaints)")
+        try validateAgainstSchema(tracer.lines)
+    }
+
     /// What the kubelet writes: `pods/<namespace>_<pod>_<uid>/<container>/0.log`
     /// and the link `containers/<pod>_<namespace>_<container>-<id>.log` to it.
     private func kubeletLogs(at root: String, namespace: String, pod: String, uid: String, container: String, id: String) throws {

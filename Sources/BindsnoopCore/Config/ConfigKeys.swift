@@ -104,6 +104,12 @@ public enum ConfigKeys {
             guard value.hasPrefix("/") else { throw ConfigError(key: "kubelet_log_root", "must be an absolute path, got '\(ConfigError.excerpt(value))'") }
             draft.config.kubeletLogRoot = value
         },
+        .key("runtime_state_root", String.self, example: "/",
+             "Where the host's root is (read-only is enough): container, image and pod names come from the runtimes' state below it (run/containerd, run/containers/storage, var/lib/containers/storage, var/lib/docker/containers).") {
+            draft, value throws(ConfigError) in
+            guard value.hasPrefix("/") else { throw ConfigError(key: "runtime_state_root", "must be an absolute path, got '\(ConfigError.excerpt(value))'") }
+            draft.config.runtimeStateRoot = value
+        },
     ]
 
     static let filters: [ConfigKey] = [

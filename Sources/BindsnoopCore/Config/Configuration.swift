@@ -17,6 +17,9 @@ public struct Configuration: Equatable, Sendable {
     /// The kubelet's log directory: pod and container names come from its
     /// `pods/` and `containers/` (`KubeletLogs`).
     public var kubeletLogRoot = "/var/log"
+    /// The host's root as bindsnoop sees it: container, image and pod names
+    /// come from the runtimes' state below it (`RuntimeState`).
+    public var runtimeStateRoot = "/"
     /// Serve /metrics and /healthz here (off when nil).
     public var metricsAddress: ListenAddress?
     /// An in-band heartbeat record this often (off when nil).

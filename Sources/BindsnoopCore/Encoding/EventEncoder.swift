@@ -54,7 +54,7 @@ public struct EventEncoder {
         let identity = appendProcessOpening(record, enrichment: &enrichment, into: &out)
         identity.process.withUnsafeBytes { out.append(contentsOf: UnsafeRawBufferPointer(rebasing: $0[identity.startOffset...])) }
         out.append("}")
-        out.append(contentsOf: containers.members(cgroupID: e.cgroup_id, resolver: &enrichment.containers, kubelet: enrichment.kubelet))
+        out.append(contentsOf: containers.members(cgroupID: e.cgroup_id, enrichment: &enrichment))
         appendNetworkAndServer(record, into: &out)
         out.append(",\"bind\":{\"socket_id\":")
         out.append(decimal: e.socket_inode)
@@ -113,7 +113,7 @@ public struct EventEncoder {
             out.append(contentsOf: name)
         }
         out.append("}}")
-        out.append(contentsOf: containers.members(cgroupID: e.cgroup_id, resolver: &enrichment.containers, kubelet: enrichment.kubelet))
+        out.append(contentsOf: containers.members(cgroupID: e.cgroup_id, enrichment: &enrichment))
 
         appendNetworkAndServer(record, into: &out)
         encodeBind(record, line: line, identity: identity.bind, interfaces: &enrichment.interfaces, into: &out)

@@ -104,21 +104,24 @@ enum JSONFragments {
     }
 
     /// `,"container":{…}[,"orchestrator":{…}]`; empty for no container.
-    /// Names where the kubelet's log directories give them.
-    static func container(_ identity: ContainerIdentity?, kubelet: KubeletLogs? = nil) -> [UInt8] {
+    /// The pod's names only for a pod (a cgroup path under kubepods).
+    static func container(_ identity: ContainerIdentity?, names: ContainerNames = ContainerNames()) -> [UInt8] {
         guard let identity else { return [] }
-        let names = identity.podUID.flatMap { uid in kubelet?.names(podUID: uid, containerID: identity.id) }
         var out = OutputBuffer(capacity: 256)
         out.appendMember(",\"container\":{\"id\":", identity.id)
-        out.appendMember(",\"name\":", names?.container)
+        if let image = names.image {
+            out.appendMember(",\"image\":{\"name\":", image)
+            out.append("}")
+        }
+        out.appendMember(",\"name\":", names.container)
         out.appendMember(",\"runtime\":", identity.runtime)
         out.append("}")
         if let pod = identity.podUID {
             out.append(",\"orchestrator\":{\"type\":\"kubernetes\"")
-            out.appendMember(",\"namespace\":", names?.pod?.namespace)
+            out.appendMember(",\"namespace\":", names.podNamespace)
             out.append(",\"resource\":{\"type\":\"pod\",\"id\":")
             out.appendJSONString(pod)
-            out.appendMember(",\"name\":", names?.pod?.name)
+            out.appendMember(",\"name\":", names.podName)
             out.append("}}")
         }
         return out.bytes
@@ -142,16 +145,17 @@ struct ContainerFragments {
     private var last: (cgroupID: UInt64, members: [UInt8])?
 
     @inline(__always)
-    mutating func members(cgroupID: UInt64, resolver: inout ContainerResolver, kubelet: KubeletLogs?) -> [UInt8] {
+    mutating func members(cgroupID: UInt64, enrichment: inout Enrichment) -> [UInt8] {
         if let last, last.cgroupID == cgroupID { return last.members }
-        let members = lookUp(cgroupID: cgroupID, resolver: &resolver, kubelet: kubelet)
+        let members = lookUp(cgroupID: cgroupID, enrichment: &enrichment)
         last = (cgroupID, members)
         return members
     }
 
-    private mutating func lookUp(cgroupID: UInt64, resolver: inout ContainerResolver, kubelet: KubeletLogs?) -> [UInt8] {
+    private mutating func lookUp(cgroupID: UInt64, enrichment: inout Enrichment) -> [UInt8] {
         if let cached = encoded[cgroupID] { return cached }
-        let members = JSONFragments.container(resolver.identity(cgroupID: cgroupID), kubelet: kubelet)
+        let identity = enrichment.containers.identity(cgroupID: cgroupID)
+        let members = JSONFragments.container(identity, names: identity.map { enrichment.names(of: $0) } ?? ContainerNames())
         encoded[cgroupID] = members
         return members
     }

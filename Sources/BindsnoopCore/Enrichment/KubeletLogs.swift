@@ -10,8 +10,9 @@ import Foundation
 /// first); a cut id still names its container when what is left of it is a
 /// prefix of the id bindsnoop has, and at least 12 digits long. Read on a
 /// thread of its own, at start and then at most once a second when a lookup
-/// misses: the event path reads the last snapshot only. No directory, no
-/// entry: no names, never a guess.
+/// misses, and on the caller's thread for a pod UID not asked about before
+/// (so that a pod's first bind is named). No directory, no entry: no names,
+/// never a guess.
 public final class KubeletLogs: @unchecked Sendable {
     public struct Pod: Equatable, Sendable {
         public var namespace: String
@@ -35,6 +36,9 @@ public final class KubeletLogs: @unchecked Sendable {
     private let lock = NSLock()
     private var snapshot = Snapshot()
     private var refreshing = false
+    /// Pod UIDs already asked about (a first sighting reads the directories at once).
+    private var seen: Set<String> = []
+    static let seenLimit = 4096
     private var lastRefresh = -Double.infinity
     private let queue = DispatchQueue(label: "bindsnoop-kubelet-logs")
 
@@ -45,15 +49,34 @@ public final class KubeletLogs: @unchecked Sendable {
         lastRefresh = monotonicSeconds()
     }
 
-    /// The pod and the container's name, as far as the directories say.
+    /// The pod and the container's name, as far as the directories say. A
+    /// pod UID seen for the first time (its first bind, usually) has the
+    /// directories read now, on the caller's thread (two directory listings:
+    /// the kubelet made the pod's before its containers started); later
+    /// misses read them again in the background, at most once a second.
     public func names(podUID: String, containerID: String) -> (pod: Pod?, container: String?) {
         lock.lock()
+        var found = lookUp(podUID: podUID, containerID: containerID)
+        let firstSighting = found.container == nil && seen.insert(podUID).inserted
+        lock.unlock()
+        if firstSighting {
+            let fresh = Self.read(root: root)
+            lock.lock()
+            snapshot = fresh
+            if seen.count > Self.seenLimit { seen = [podUID] }
+            found = lookUp(podUID: podUID, containerID: containerID)
+            lock.unlock()
+        }
+        if found.pod == nil || found.container == nil { refreshSoon() }
+        return found
+    }
+
+    /// Call with the lock held.
+    private func lookUp(podUID: String, containerID: String) -> (pod: Pod?, container: String?) {
         let pod = snapshot.pods[podUID]
         let container = pod.flatMap { pod in
             snapshot.containers["\(pod.namespace)/\(pod.name)"]?.first { containerID.hasPrefix($0.idPrefix) }?.name
         }
-        lock.unlock()
-        if pod == nil || container == nil { refreshSoon() }
         return (pod, container)
     }
 

@@ -32,3 +32,15 @@ func readBounded(descriptor fd: Int32, limit: Int) -> (bytes: [UInt8], cut: Bool
     }
     return (Array(buffer.prefix(min(total, limit))), total > limit)
 }
+
+/// A regular file's whole content, nil when it is not one, is unreadable or
+/// holds more than `limit` bytes (the buffer is the file's size, not the limit).
+func readRegularFile(_ path: String, limit: Int) -> [UInt8]? {
+    let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)
+    guard fd >= 0 else { return nil }
+    defer { close(fd) }
+    var status = stat()
+    guard fstat(fd, &status) == 0, status.st_mode & S_IFMT == S_IFREG, status.st_size <= limit else { return nil }
+    let read = readBounded(descriptor: fd, limit: Int(status.st_size))
+    return read.cut ? nil : read.bytes
+}
