@@ -28,8 +28,8 @@ struct Bindsnoop: ParsableCommand {
 
             Exit codes: 0 stopped normally (signal, --max-events, --duration, closed stdout); \
             64 bad flag or value; 69 no attach mode works on this kernel; 70 broken build; \
-            71 the system refused a resource (signalfd); 74 output error; 77 not root (needs CAP_BPF and CAP_PERFMON), or --user could not \
-            drop privileges; 78 bad configuration. Manual: man -l docs/bindsnoop.8
+            71 the system refused a resource (signalfd); 74 output error; 77 not root (needs CAP_BPF and CAP_PERFMON), bpf(2) refused by seccomp or a \
+            security module, or --user could not drop privileges; 78 bad configuration. Manual: man -l docs/bindsnoop.8
             """
     )
 

@@ -8,12 +8,12 @@ enum BindsnoopExit {
     static let software: Int32 = 70     // EX_SOFTWARE: the embedded program is broken
     static let osError: Int32 = 71      // EX_OSERR: the system refused a resource (signalfd)
     static let ioError: Int32 = 74      // EX_IOERR: an output could not be written
-    static let noPermission: Int32 = 77 // EX_NOPERM: not root, or missing CAP_BPF/CAP_PERFMON
+    static let noPermission: Int32 = 77 // EX_NOPERM: not root, missing CAP_BPF/CAP_PERFMON, or bpf(2) refused (seccomp, LSM)
     static let config: Int32 = 78       // EX_CONFIG: bad configuration file or environment
 
     static func code(for error: TracerError) -> Int32 {
         switch error {
-        case .notPrivileged: noPermission
+        case .notPrivileged, .bpfRefused: noPermission
         case .objectRejected: software
         case .cgroup: usage
         case .modeFailed, .noModeAttached, .tracefsUnavailable, .neverLive: unavailable

@@ -187,6 +187,13 @@ import Testing
             .map { $0.trimmingCharacters(in: CharacterSet(charactersIn: " \"")) }
         #expect(capabilities.contains("BPF") && !capabilities.contains("SYS_ADMIN"))
         try Self.mountTracefs()
+        // The same privileges under podman's default seccomp profile, which refuses bpf(2):
+        // one line that names the filter and how to lift it, exit 77.
+        let confined = try run(Self.podman, ["run", "--rm", "--cap-drop", "ALL"] + capabilities.flatMap { ["--cap-add", $0] } + Self.runOptions
+                               + ["-v", "/sys/kernel:/sys/kernel:ro", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro", image, "--duration", "1"])
+        #expect(confined.status == 77, "\(confined.stderr)")
+        let complaint = confined.stderr.split(separator: "\n").filter { $0.contains("error") }
+        #expect(complaint.count == 1 && complaint.first?.contains("a seccomp filter is in force") == true, "\(confined.stderr)")
         let port = Int.random(in: 20_000...32_000)
         let container = Process()
         container.executableURL = Self.podman

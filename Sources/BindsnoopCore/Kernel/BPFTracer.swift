@@ -85,6 +85,9 @@ public final class BPFTracer {
                              releaseSockets: UInt32? = nil, overrides: ProgramOverrides = ProgramOverrides(),
                              logger: Logger) throws(TracerError) -> BPFTracer {
         guard Privileges.canLoadBPF() else { throw .notPrivileged }
+        if let refused = Privileges.bpfCallRefused(), refused == EPERM || refused == EACCES {
+            throw .bpfRefused(errno: refused, seccomp: Privileges.seccompFiltered())
+        }
         guard let objectBytes = Data(base64Encoded: BindsnoopBPFObject.base64) else {
             throw .objectRejected(errno: EINVAL)
         }
@@ -114,6 +117,7 @@ public final class BPFTracer {
             } catch {
                 logger.debug("attach mode unavailable", metadata: ["mode": "\(mode.rawValue)", "reason": "\(error)"])
                 if case .notPrivileged = error { throw error }
+                if case .bpfRefused = error { throw error }
                 if case .cgroup = error { throw error }
                 failures.append(error)
             }

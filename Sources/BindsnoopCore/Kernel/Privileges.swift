@@ -1,3 +1,4 @@
+import CBindsnoop
 import Foundation
 
 enum Privileges {
@@ -14,5 +15,23 @@ enum Privileges {
         else { return geteuid() == 0 }
         func has(_ cap: Int) -> Bool { mask & (1 << UInt64(cap)) != 0 }
         return has(capSysAdmin) || (has(capBPF) && has(capPerfmon))
+    }
+
+    /// Whether a seccomp filter is in force on this process (`Seccomp: 2`
+    /// in /proc/self/status): a container runtime's default profile.
+    static func seccompFiltered(status: String? = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) -> Bool {
+        guard let line = status?.split(separator: "\n").first(where: { $0.hasPrefix("Seccomp:") }) else { return false }
+        return line.dropFirst("Seccomp:".count).trimmingCharacters(in: .whitespaces) == "2"
+    }
+
+    /// The errno of the smallest bpf(2) call that needs CAP_BPF (an array
+    /// map of one entry, closed at once), nil when it succeeds.
+    static func bpfCallRefused() -> Int32? {
+        let fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, nil, 4, 4, 1, nil)
+        guard fd < 0 else {
+            close(fd)
+            return nil
+        }
+        return errno
     }
 }

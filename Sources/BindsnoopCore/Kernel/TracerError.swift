@@ -3,6 +3,8 @@ import Glibc
 /// Why tracing could not start, in words a user can act on.
 public enum TracerError: Error, CustomStringConvertible, Equatable {
     case notPrivileged
+    /// The capabilities are there, and bpf(2) is refused all the same.
+    case bpfRefused(errno: Int32, seccomp: Bool)
     case objectRejected(errno: Int32)
     /// `reason`: what the kernel lacks, where checked, or the verifier's words.
     case modeFailed(ProbeMode, stage: String, errno: Int32, reason: String? = nil)
@@ -16,6 +18,10 @@ public enum TracerError: Error, CustomStringConvertible, Equatable {
         switch self {
         case .notPrivileged:
             return "bindsnoop needs root, or the capabilities CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN on kernels before 5.8): run it with sudo"
+        case .bpfRefused(let errno, true):
+            return "bpf(2) is refused (\(errorName(errno))) although bindsnoop has CAP_BPF and CAP_PERFMON: a seccomp filter is in force (Seccomp: 2 in /proc/self/status), a container runtime's default profile; run it unconfined (Kubernetes: securityContext.seccompProfile.type Unconfined; podman kube play 4.3: the annotation seccomp.security.alpha.kubernetes.io/pod: unconfined; podman or docker run: --security-opt seccomp=unconfined)"
+        case .bpfRefused(let errno, false):
+            return "bpf(2) is refused (\(errorName(errno))) although bindsnoop has CAP_BPF and CAP_PERFMON: a security module (SELinux, AppArmor, lockdown) refuses it; allow bpf for bindsnoop in its policy"
         case .objectRejected(let errno):
             return "the embedded BPF program could not be opened (\(errorName(errno))): this build is broken, rebuild it"
         case .modeFailed(let mode, let stage, let errno, let reason):

@@ -27,6 +27,9 @@ import Testing
         #expect(Privileges.canLoadBPF(status: "Name:\tx\nCapEff:\t000001ffffffffff\n"))
         #expect(Privileges.canLoadBPF(status: "CapEff:\t000000c000000000\n"))  // CAP_BPF + CAP_PERFMON
         #expect(!Privileges.canLoadBPF(status: "CapEff:\t0000008000000000\n"))  // CAP_BPF alone
+        #expect(Privileges.seccompFiltered(status: "Name:\tx\nSeccomp:\t2\nSeccomp_filters:\t1\n"))
+        #expect(!Privileges.seccompFiltered(status: "Seccomp:\t0\nSeccomp_filters:\t0\n"))
+        #expect(TracerError.bpfRefused(errno: EPERM, seccomp: true).description.contains("seccompProfile.type Unconfined"))
         #expect(!Privileges.canLoadBPF(status: "CapEff:\t0000000000000000\n"))
     }
 }
