@@ -11,14 +11,9 @@ import Testing
 struct ContainerTests {
     @Test(.root, arguments: [[], ["--user", "nobody"]])
     func bindInsideAContainerCgroupNamesTheContainer(options: [String]) throws {
-        let root = try #require(CgroupMount.path(), "no cgroup2 hierarchy mounted")
-        let container = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
-        let pod = UUID().uuidString.lowercased()
-        let top = "\(root)/bindsnoop-container-test-\(getpid())-\(options.count)"
-        let podDirectory = "\(top)/kubepods-besteffort-pod\(pod.replacingOccurrences(of: "-", with: "_")).slice"
-        let leaf = "\(podDirectory)/cri-containerd-\(container).scope"
+        let (container, pod, leaf, directories) = try Self.podCgroup("bindsnoop-container-test-\(getpid())-\(options.count)", qos: "besteffort")
         try FileManager.default.createDirectory(atPath: leaf, withIntermediateDirectories: true)
-        defer { for directory in [leaf, podDirectory, top] { rmdir(directory) } }
+        defer { for directory in directories { rmdir(directory) } }
         let logs = Harness.temporaryFile("kubelet-logs").path
         try kubeletLogs(at: logs, namespace: "shop", pod: "web-7d4b9c6f5-x2x9q", uid: pod, container: "nginx", id: container)
         defer { try? FileManager.default.removeItem(atPath: logs) }
@@ -53,16 +48,11 @@ struct ContainerTests {
     /// be read gives the id and runtime only, and no line on stderr.
     @Test(.root, arguments: ["bundle", "kubelet logs", "unreadable bundle"])
     func firstBindOfAPodStartedLaterIsNamed(source: String) throws {
-        let root = try #require(CgroupMount.path(), "no cgroup2 hierarchy mounted")
-        let container = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
-        let pod = UUID().uuidString.lowercased()
-        let top = "\(root)/bindsnoop-first-bind-test-\(getpid())"
-        let podDirectory = "\(top)/kubepods-burstable-pod\(pod.replacingOccurrences(of: "-", with: "_")).slice"
-        let leaf = "\(podDirectory)/cri-containerd-\(container).scope"
+        let (container, pod, leaf, directories) = try Self.podCgroup("bindsnoop-first-bind-test-\(getpid())", qos: "burstable")
         let state = Harness.temporaryFile("runtime-state").path
         let logs = Harness.temporaryFile("kubelet-logs").path
         defer {
-            for directory in [leaf, podDirectory, top] { rmdir(directory) }
+            for directory in directories { rmdir(directory) }
             try? FileManager.default.removeItem(atPath: state)
             try? FileManager.default.removeItem(atPath: logs)
         }
@@ -110,6 +100,19 @@ struct ContainerTests {
         let complaints = tracer.stderr.split(separator: "\n").filter { $0.contains(container) || $0.contains("config.json") }
         #expect(complaints.isEmpty, "\(complaints)")
         try validateAgainstSchema(tracer.lines)
+    }
+
+    /// A pod's container cgroup named as the kubelet (systemd driver) and
+    /// containerd name theirs, below `top`: a random container id and pod
+    /// UID, the leaf's path, and the directories to remove, deepest first
+    /// (made by the caller, when the test wants them).
+    static func podCgroup(_ top: String, qos: String) throws -> (container: String, pod: String, leaf: String, directories: [String]) {
+        let root = try #require(CgroupMount.path(), "no cgroup2 hierarchy mounted")
+        let container = (0..<4).map { _ in String(format: "%016llx", UInt64.random(in: 0...UInt64.max)) }.joined()
+        let pod = UUID().uuidString.lowercased()
+        let podDirectory = "\(root)/\(top)/kubepods-\(qos)-pod\(pod.replacingOccurrences(of: "-", with: "_")).slice"
+        let leaf = "\(podDirectory)/cri-containerd-\(container).scope"
+        return (container, pod, leaf, [leaf, podDirectory, "\(root)/\(top)"])
     }
 
     /// What the kubelet writes: `pods/<namespace>_<pod>_<uid>/<container>/0.log`
