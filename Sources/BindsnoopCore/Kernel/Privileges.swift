@@ -9,10 +9,7 @@ enum Privileges {
     /// Whether the effective capabilities allow loading and attaching
     /// tracing programs: CAP_SYS_ADMIN, or CAP_BPF with CAP_PERFMON.
     static func canLoadBPF(status: String? = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) -> Bool {
-        guard let status,
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("CapEff:") }),
-              let mask = UInt64(line.dropFirst("CapEff:".count).trimmingCharacters(in: .whitespaces), radix: 16)
-        else { return geteuid() == 0 }
+        guard let mask = field("CapEff", of: status).flatMap({ UInt64($0, radix: 16) }) else { return geteuid() == 0 }
         func has(_ cap: Int) -> Bool { mask & (1 << UInt64(cap)) != 0 }
         return has(capSysAdmin) || (has(capBPF) && has(capPerfmon))
     }
@@ -20,8 +17,13 @@ enum Privileges {
     /// Whether a seccomp filter is in force on this process (`Seccomp: 2`
     /// in /proc/self/status): a container runtime's default profile.
     static func seccompFiltered(status: String? = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) -> Bool {
-        guard let line = status?.split(separator: "\n").first(where: { $0.hasPrefix("Seccomp:") }) else { return false }
-        return line.dropFirst("Seccomp:".count).trimmingCharacters(in: .whitespaces) == "2"
+        field("Seccomp", of: status) == "2"
+    }
+
+    /// The value of one `Name:\tvalue` line of /proc/PID/status, trimmed.
+    private static func field(_ name: String, of status: String?) -> String? {
+        guard let line = status?.split(separator: "\n").first(where: { $0.hasPrefix("\(name):") }) else { return nil }
+        return line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces)
     }
 
     /// The errno of the smallest bpf(2) call that needs CAP_BPF (an array
